@@ -1,0 +1,48 @@
+"""Admin request bodies (pydantic: unknown fields refused, so a typo is a 400, not a silent no-op)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LimitFields(Strict):
+    rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
+    max_concurrency: int | None = Field(default=None, ge=1)
+
+
+class ProjectCreate(LimitFields):
+    name: str = Field(min_length=1, max_length=200)
+    credit_enforced: bool = False
+
+
+class ProjectPatch(LimitFields):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    credit_enforced: bool | None = None
+
+
+class KeyCreate(LimitFields):
+    project: str = Field(min_length=1)
+    name: str | None = None
+    scopes: list[str] = Field(default_factory=lambda: ["models:use"])
+    models: list[str] | None = None
+    expires_at: datetime | None = None
+    spend_cap: Decimal | None = Field(default=None, ge=0)
+
+    @field_validator("expires_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+class KeyPatch(LimitFields):
+    name: str | None = None
+    models: list[str] | None = None
+    spend_cap: Decimal | None = Field(default=None, ge=0)

@@ -1,0 +1,91 @@
+"""Small helpers every surface uses on top of aiohttp.web: services, keys, JSON bodies, responses."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from tollway.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from tollway.types import JSON, Principal
+
+if TYPE_CHECKING:
+    from tollway.services import Services
+
+SERVICES: web.AppKey[Services] = web.AppKey("services")
+REQUEST_ID = "tollway.request_id"
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def services(request: web.Request) -> Services:
+    return request.app[SERVICES]
+
+
+def request_id(request: web.Request) -> str:
+    return str(request[REQUEST_ID])
+
+
+def presented_key(request: web.Request) -> str | None:
+    """The API key from `Authorization: Bearer` or, as Anthropic clients send it, `x-api-key`."""
+    header = request.headers.get("Authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+        return None
+    return request.headers.get("x-api-key") or None
+
+
+async def authenticate(request: web.Request) -> Principal:
+    return await services(request).auth.authenticate(presented_key(request))
+
+
+async def read_body(request: web.Request) -> bytes:
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        limit = request.app[SERVICES].settings.max_body_bytes
+        raise PayloadTooLarge(f"Request body is too large; the limit is {limit} bytes.") from exc
+
+
+async def read_json_object(request: web.Request) -> tuple[JSON, bytes]:
+    """The body parsed as a JSON object, and its original bytes (forwarded untouched where possible)."""
+    content_type = request.content_type
+    if content_type not in ("application/json", "application/octet-stream", "") and not content_type.endswith(
+        "+json"
+    ):
+        raise UnsupportedMediaType(
+            f"Expected a JSON body (Content-Type: application/json), got '{content_type}'."
+        )
+    raw = await read_body(request)
+    if not raw:
+        raise InvalidRequest("The request body is empty; send a JSON object.")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"We could not parse the JSON body of your request: {exc}.") from exc
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return body, raw
+
+
+def parse_model(model: type[ModelT], data: Any) -> ModelT:
+    """Validate admin/native bodies with pydantic; failures become a 400 that names the field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or None
+        raise InvalidRequest(f"{field}: {first['msg']}" if field else first["msg"], param=field) from exc
+
+
+def json_response(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return bytes_response(orjson.dumps(data), status=status, headers=headers)
+
+
+def bytes_response(body: bytes, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    response = web.Response(body=body, status=status, headers=headers)
+    response.content_type = "application/json"
+    return response

@@ -1,0 +1,70 @@
+"""The one middleware: request ids in and out, and every error rendered in the caller's surface shape.
+
+Kept to a single coroutine layer because it runs on every request; body-size limits are enforced by
+aiohttp itself (`client_max_size`) and reported here as 413.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from tollway.api.errors import render_error, surface_for_path
+from tollway.api.http import REQUEST_ID
+from tollway.errors import InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge, TollwayError
+
+log = logging.getLogger("tollway.http")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_MAX_CLIENT_ID = 200
+
+
+def new_request_id() -> str:
+    return "req_" + os.urandom(12).hex()
+
+
+@web.middleware
+async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    rid = new_request_id()
+    request[REQUEST_ID] = rid
+    client_id = request.headers.get("X-Request-ID")
+    try:
+        response = await handler(request)
+    except TollwayError as exc:
+        response = _error_response(request, exc, rid)
+    except web.HTTPException as exc:
+        response = _error_response(request, _from_http_exception(exc), rid)
+    except Exception as exc:
+        log.exception("unhandled error", extra={"request_id": rid, "path": request.path})
+        response = _error_response(
+            request, TollwayError(f"Internal error ({type(exc).__name__}); request id {rid}."), rid
+        )
+    if not response.prepared:
+        response.headers["x-tollway-request-id"] = rid
+        if client_id and len(client_id) <= _MAX_CLIENT_ID:
+            response.headers["x-request-id"] = client_id
+    return response
+
+
+def _error_response(request: web.Request, exc: TollwayError, rid: str) -> web.Response:
+    body = render_error(exc, surface_for_path(request.path), rid)
+    response = web.Response(body=orjson.dumps(body), status=exc.http_status, headers=exc.headers)
+    response.content_type = "application/json"
+    return response
+
+
+def _from_http_exception(exc: web.HTTPException) -> TollwayError:
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return PayloadTooLarge("Request body is too large.")
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return MethodNotAllowed(
+            f"Method not allowed; this route accepts {', '.join(sorted(exc.allowed_methods))}."
+        )
+    if isinstance(exc, web.HTTPNotFound):
+        return NotFound("Unknown route. See docs/api.md for the routes Tollway serves.")
+    if exc.status < 500:
+        return InvalidRequest(exc.reason or "Bad request.")
+    return TollwayError(exc.reason or "Server error.")

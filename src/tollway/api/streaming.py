@@ -1,0 +1,56 @@
+"""Writing a metered stream to the caller as SSE, whatever the surface's event format.
+
+The response headers go out before the first event, so they carry the request id, model, backend and
+rate-limit headers but not the cost (known only at the end; it is in the ledger). A failure after the
+first event ends the stream with an error event in the surface's shape; a caller who disconnects
+cancels the handler, and `finally` closes the upstream and settles what was used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from tollway.api.http import REQUEST_ID
+from tollway.errors import TollwayError
+from tollway.pipeline import Call, MeteredStream
+
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
+ErrorEvent = Callable[[TollwayError], bytes]
+
+
+async def write_sse(
+    request: web.Request,
+    call: Call,
+    stream: MeteredStream,
+    events: AsyncIterator[bytes],
+    error_event: ErrorEvent,
+    closing: bytes = b"",
+) -> web.StreamResponse:
+    response = web.StreamResponse(headers={**SSE_HEADERS, **call.headers, **_id_headers(request)})
+    try:
+        await response.prepare(request)
+        try:
+            async for block in events:
+                await response.write(block)
+            if closing:
+                await response.write(closing)
+        except TollwayError as exc:
+            await response.write(error_event(exc))
+    finally:
+        await stream.aclose()
+    await response.write_eof()
+    return response
+
+
+def _id_headers(request: web.Request) -> dict[str, str]:
+    headers = {"x-tollway-request-id": str(request[REQUEST_ID])}
+    client_id = request.headers.get("X-Request-ID")
+    if client_id and len(client_id) <= 200:
+        headers["x-request-id"] = client_id
+    return headers

@@ -1,0 +1,115 @@
+"""The pipeline's side of metering: build the admission before the call, settle after it.
+
+Limits and credits are taken atomically before the upstream is called (`Meter.admit`) and settled to the
+actual usage after it (`Meter.settle`), which also appends the ledger row. With metering switched off,
+only the cost is computed, for the `x-tollway-cost` header.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tollway.catalog import CatalogModel
+from tollway.catalog.tokens import estimate_tokens
+from tollway.errors import TollwayError
+from tollway.metering import Admission, Meter, compute_cost, worst_case_cost
+from tollway.pipeline.call import Call
+from tollway.types import CallRecord, ModelRequest, Usage
+
+DEFAULT_MAX_OUTPUT = 4096
+
+
+def max_output_tokens(request: ModelRequest, model: CatalogModel, prompt_tokens: int) -> int:
+    body = request.body
+    for field in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
+        value = body.get(field)
+        if isinstance(value, int) and value > 0:
+            return value * max(1, _int(body.get("n"), 1))
+    if model.max_output_tokens:
+        return model.max_output_tokens
+    if model.context_window:
+        return max(1, model.context_window - prompt_tokens)
+    return DEFAULT_MAX_OUTPUT
+
+
+def _int(value: object, default: int) -> int:
+    return value if isinstance(value, int) and value > 0 else default
+
+
+class Metering:
+    def __init__(self, meter: Meter | None):
+        self.meter = meter
+
+    async def admit(self, call: Call, model: CatalogModel, request: ModelRequest) -> None:
+        if self.meter is None:
+            return
+        principal = call.principal
+        prompt = (
+            estimate_tokens(request.body, request.raw) if request.body.get("messages") or request.raw else 0
+        )
+        output = max_output_tokens(request, model, prompt) if _produces_tokens(call) else 0
+        admission = Admission(
+            request_id=call.request_id,
+            key_id=principal.key_id,
+            project_id=principal.project_id,
+            model_id=model.id,
+            key_limits=principal.key_limits,
+            project_limits=principal.project_limits,
+            model_limits=model.limits,
+            tokens=prompt + output,
+            max_cost=worst_case_cost(prompt, output, model.pricing),
+            credit_enforced=principal.credit_enforced,
+            spend_cap=principal.spend_cap,
+        )
+        try:
+            call.ticket = await self.meter.admit(admission)
+        except TollwayError as exc:
+            await self.meter.record(self.record(call, Usage(), exc.http_status, exc.error_code))
+            raise
+        call.headers.update(self.meter.headers(call.ticket))
+
+    async def settle(
+        self, call: Call, usage: Usage, status: int = 200, error_code: str | None = None
+    ) -> None:
+        call.usage = usage
+        if call.target is not None:
+            call.cost = compute_cost(usage, call.target.pricing)
+        call.headers["x-tollway-cost"] = format_cost(call.cost)
+        if self.meter is None:
+            return
+        record = self.record(call, usage, status, error_code)
+        if call.ticket is not None:
+            ticket, call.ticket = call.ticket, None
+            await self.meter.settle(ticket, record)
+        else:
+            await self.meter.record(record)
+
+    def record(self, call: Call, usage: Usage, status: int, error_code: str | None) -> CallRecord:
+        target = call.target
+        return CallRecord(
+            request_id=call.request_id,
+            surface=call.surface.value,
+            operation=call.operation.value,
+            started_at=call.started_at,
+            project_id=call.principal.project_id or None,
+            key_id=call.principal.key_id,
+            model_requested=call.model_requested or None,
+            model_served=target.model_id if target else None,
+            backend=target.provider if target else None,
+            usage=usage,
+            cost=call.cost,
+            latency_ms=call.elapsed_ms(),
+            ttfb_ms=call.ttfb,
+            status=status,
+            error_code=error_code,
+            streamed=call.streamed,
+        )
+
+
+def _produces_tokens(call: Call) -> bool:
+    return call.operation.value in ("chat", "completions")
+
+
+def format_cost(cost: Decimal) -> str:
+    text = format(cost.normalize(), "f")
+    return text if text != "-0" else "0"

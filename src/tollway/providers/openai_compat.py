@@ -1,0 +1,180 @@
+"""OpenAI and every OpenAI-compatible server (vLLM, Ollama, llama.cpp server, Groq, DeepSeek, ...).
+
+The canonical format *is* this upstream's format, so requests go out as the caller's bytes whenever the
+gateway did not have to change them, and answers come back as the upstream's bytes. The only work per
+call is what metering needs: the `usage` object, read from the JSON answer or found in the stream.
+
+Streams always ask the upstream for usage (`stream_options.include_usage`), because a stream without it
+cannot be billed; when the caller did not ask for it, the usage chunk is removed before it reaches them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import orjson
+
+from tollway.errors import UpstreamError
+from tollway.providers.base import Provider, ProviderConfig
+from tollway.providers.forwarding import forward_rules, forwarded
+from tollway.providers.sse import SseSplitter, iter_event_payloads
+from tollway.providers.upstream_errors import TRANSPORT_ERRORS, error_from_status, transport_error
+from tollway.types import ChatStream, JsonResult, ModelRequest, Target, Usage
+
+_USAGE_MARKERS = (b'"usage":{', b'"usage": {')
+
+
+class OpenAICompatProvider(Provider):
+    type = "openai"
+
+    def __init__(self, config: ProviderConfig, session: aiohttp.ClientSession):
+        options = config.options
+        self.name = config.name
+        self._session = session
+        self._base = str(options.get("base_url") or "https://api.openai.com/v1").rstrip("/")
+        self._headers = {"Content-Type": "application/json", **dict(options.get("headers") or {})}
+        if options.get("api_key"):
+            self._headers["Authorization"] = f"Bearer {options['api_key']}"
+        self._forward = forward_rules(options.get("forward_headers"))
+        self._timeout = aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=float(options.get("connect_timeout") or 10.0),
+            sock_read=float(options.get("timeout") or 600.0),
+        )
+
+    async def chat(self, request: ModelRequest, target: Target) -> JsonResult:
+        return await self._post_json("/chat/completions", request, target)
+
+    async def chat_stream(self, request: ModelRequest, target: Target) -> ChatStream:
+        return await self._post_stream("/chat/completions", request, target)
+
+    async def completion(self, request: ModelRequest, target: Target) -> JsonResult:
+        return await self._post_json("/completions", request, target)
+
+    async def completion_stream(self, request: ModelRequest, target: Target) -> ChatStream:
+        return await self._post_stream("/completions", request, target)
+
+    async def embeddings(self, request: ModelRequest, target: Target) -> JsonResult:
+        return await self._post_json("/embeddings", request, target)
+
+    async def moderation(self, request: ModelRequest, target: Target) -> JsonResult:
+        return await self._post_json("/moderations", request, target)
+
+    async def list_models(self) -> list[dict[str, Any]]:
+        try:
+            async with self._session.get(
+                self._base + "/models", headers=self._headers, timeout=self._timeout
+            ) as resp:
+                body = await resp.read()
+                if resp.status >= 400:
+                    raise error_from_status(self.name, resp.status, body, resp.headers)
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(self.name, exc) from exc
+        data = orjson.loads(body).get("data")
+        return data if isinstance(data, list) else []
+
+    def _headers_for(self, request: ModelRequest) -> dict[str, str]:
+        if not self._forward or not request.client_headers:
+            return self._headers
+        return {**forwarded(request.client_headers, self._forward), **self._headers}
+
+    def _outgoing(self, request: ModelRequest, target: Target, **changes: Any) -> bytes:
+        if request.body.get("model") != target.upstream_model:
+            changes["model"] = target.upstream_model
+        return (request.with_body(**changes) if changes else request).wire_bytes()
+
+    async def _post_json(self, path: str, request: ModelRequest, target: Target) -> JsonResult:
+        payload = self._outgoing(request, target)
+        try:
+            async with self._session.post(
+                self._base + path, data=payload, headers=self._headers_for(request), timeout=self._timeout
+            ) as resp:
+                body = await resp.read()
+                if resp.status >= 400:
+                    raise error_from_status(self.name, resp.status, body, resp.headers)
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(self.name, exc) from exc
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError(f"Backend '{self.name}' returned invalid JSON.", backend=self.name) from exc
+        return JsonResult(usage=Usage.from_openai(data.get("usage")), data=data, raw=body)
+
+    async def _post_stream(self, path: str, request: ModelRequest, target: Target) -> ChatStream:
+        options = request.body.get("stream_options")
+        caller_wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+        changes: dict[str, Any] = {}
+        if not caller_wants_usage:
+            changes["stream_options"] = {
+                **(options if isinstance(options, dict) else {}),
+                "include_usage": True,
+            }
+        payload = self._outgoing(request, target, **changes)
+        try:
+            resp = await self._session.post(
+                self._base + path, data=payload, headers=self._headers_for(request), timeout=self._timeout
+            )
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(self.name, exc) from exc
+        if resp.status >= 400:
+            try:
+                body = await resp.read()
+            except TRANSPORT_ERRORS as exc:
+                raise transport_error(self.name, exc) from exc
+            finally:
+                resp.release()
+            raise error_from_status(self.name, resp.status, body, resp.headers)
+        return OpenAIStream(resp, self.name, strip_usage=not caller_wants_usage)
+
+
+class OpenAIStream:
+    """The upstream's SSE bytes, in whole events, with `usage` picked out on the way."""
+
+    format = "openai"
+
+    def __init__(self, response: aiohttp.ClientResponse, backend: str, *, strip_usage: bool):
+        self.usage: Usage | None = None
+        self._response = response
+        self._backend = backend
+        self._strip_usage = strip_usage
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._blocks()
+
+    async def aclose(self) -> None:
+        self._response.close()
+
+    async def _blocks(self) -> AsyncIterator[bytes]:
+        splitter = SseSplitter()
+        try:
+            async for data in self._response.content.iter_any():
+                block = splitter.feed(data)
+                if block:
+                    block = self._inspect(block)
+                    if block:
+                        yield block
+                if splitter.done:
+                    return
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(self._backend, exc) from exc
+        finally:
+            self._response.release()
+        raise UpstreamError(
+            f"Backend '{self._backend}' closed the stream before it was complete.", backend=self._backend
+        )
+
+    def _inspect(self, block: bytes) -> bytes:
+        if not any(marker in block for marker in _USAGE_MARKERS):
+            return block
+        kept: list[bytes] = []
+        for event, payload in iter_event_payloads(block):
+            chunk = orjson.loads(payload)
+            usage = chunk.get("usage") if isinstance(chunk, dict) else None
+            if usage:
+                self.usage = Usage.from_openai(usage)
+                if self._strip_usage and not chunk.get("choices"):
+                    continue
+            kept.append(event)
+        return b"".join(kept)

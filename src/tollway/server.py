@@ -1,0 +1,99 @@
+"""Running the gateway: one process, or a supervisor with N worker processes sharing the port.
+
+Workers bind the same port with SO_REUSEPORT, so the kernel spreads connections without a proxy in
+front. Shared state (limits, credits) must then live in Redis: with several workers and metering on,
+TOLLWAY_REDIS_URL is required, because in-process limits would multiply by the number of workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import signal
+import sys
+import time
+
+from aiohttp import web
+
+from tollway.app import create_app
+from tollway.settings import ConfigError, Settings
+
+log = logging.getLogger("tollway.server")
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency everywhere but Windows
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def serve(settings: Settings) -> None:
+    if settings.workers > 1:
+        if settings.metering and not settings.redis_url:
+            raise ConfigError(
+                "--workers > 1 needs TOLLWAY_REDIS_URL so that limits and credits stay exact across workers "
+                "(or set TOLLWAY_METERING=false)."
+            )
+        _supervise(settings)
+    else:
+        _run_worker(settings, reuse_port=False)
+
+
+def _run_worker(settings: Settings, *, reuse_port: bool) -> None:
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        runner.run(_serve_forever(settings, reuse_port))
+
+
+async def _serve_forever(settings: Settings, reuse_port: bool) -> None:
+    app = create_app(settings)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=10.0)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None, backlog=1024)
+    await site.start()
+    log.info("tollway listening on http://%s:%s", settings.host, settings.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()  # graceful: finishes in-flight requests, flushes the ledger
+
+
+def _supervise(settings: Settings) -> None:
+    context = multiprocessing.get_context("spawn")
+    workers = [_start_worker(context, settings) for _ in range(settings.workers)]
+    stopping = False
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for process in workers:
+            if process.is_alive() and process.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    process.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping:
+        for index, process in enumerate(workers):
+            if not process.is_alive() and not stopping:
+                log.warning("worker %s exited with %s; restarting", process.pid, process.exitcode)
+                workers[index] = _start_worker(context, settings)
+        time.sleep(0.5)
+    for process in workers:
+        process.join(timeout=15)
+    sys.exit(0)
+
+
+def _start_worker(
+    context: multiprocessing.context.SpawnContext, settings: Settings
+) -> multiprocessing.process.BaseProcess:
+    process = context.Process(target=_run_worker, args=(settings,), kwargs={"reuse_port": True}, daemon=False)
+    process.start()
+    return process

@@ -1,0 +1,161 @@
+"""Services: the one container handed to routes, built in the app's lifespan (never at import time)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+
+import aiohttp
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tollway.catalog import Catalog, CatalogModel
+from tollway.catalog.build import build_catalog
+from tollway.catalog.tokens import TokenCounter
+from tollway.metering import Meter
+from tollway.pipeline import Gateway
+from tollway.pipeline.auth import KeyAuthenticator
+from tollway.providers.base import Provider, ProviderConfig
+from tollway.providers.registry import create_provider
+from tollway.settings import GatewayConfig, Settings
+from tollway.store.control import ControlStore
+from tollway.store.db import create_engine, session_factory, upgrade
+
+log = logging.getLogger("tollway.services")
+CONTROL_CHANNEL = "tollway:control"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    config: GatewayConfig
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    control: ControlStore
+    auth: KeyAuthenticator
+    http: aiohttp.ClientSession
+    catalog: Catalog
+    providers: dict[str, Provider]
+    meter: Meter | None
+    redis: Redis | None
+    tokens: TokenCounter
+    gateway: Gateway
+    closing: bool = False
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def control_changed(self) -> None:
+        """Keys or projects changed: drop cached principals here and on every other replica."""
+        self.auth.invalidate()
+        if self.redis is not None:
+            await self.redis.publish(CONTROL_CHANNEL, b"invalidate")
+
+    async def aclose(self) -> None:
+        self.closing = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.meter is not None:
+            await self.meter.aclose()
+        for provider in self.providers.values():
+            await provider.aclose()
+        await self.http.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.engine.dispose()
+
+
+async def build_services(settings: Settings) -> Services:
+    config = settings.load_gateway_config()
+    engine = create_engine(settings.resolved_database_url())
+    if settings.auto_migrate:
+        await upgrade(engine)
+    sessions = session_factory(engine)
+    control = ControlStore(sessions)
+    http = _http_session()
+    providers = {
+        name: create_provider(ProviderConfig(name, entry.type, entry.options()), http)
+        for name, entry in config.providers.items()
+    }
+    local_models = _add_local_provider(settings, providers)
+    catalog = build_catalog(config, local_models, extra_providers=providers)
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    meter = _create_meter(settings, sessions, redis)
+    tokens = TokenCounter()
+    services = Services(
+        settings=settings,
+        config=config,
+        engine=engine,
+        sessions=sessions,
+        control=control,
+        auth=KeyAuthenticator(control, admin_key=settings.admin_key, ttl=settings.key_cache_ttl),
+        http=http,
+        catalog=catalog,
+        providers=providers,
+        meter=meter,
+        redis=redis,
+        tokens=tokens,
+        gateway=Gateway(catalog, providers, meter, tokens),
+    )
+    await _start(services)
+    return services
+
+
+async def _start(services: Services) -> None:
+    for provider in services.providers.values():
+        await provider.start()
+    if services.meter is not None:
+        await services.meter.start()
+    if services.redis is not None:
+        services._tasks.append(asyncio.create_task(_follow_control_channel(services)))
+    services.tokens.warm_up()
+
+
+def _http_session() -> aiohttp.ClientSession:
+    # One pooled keep-alive session for every upstream; no per-host cap beyond the connector's total.
+    connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=60)
+    return aiohttp.ClientSession(connector=connector)
+
+
+def _create_meter(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], redis: Redis | None
+) -> Meter | None:
+    if not settings.metering:
+        return None
+    if redis is not None:
+        from tollway.metering import RedisMeter
+
+        consumer = f"{socket.gethostname()}-{os.getpid()}"
+        return RedisMeter(redis, sessions, consumer_name=consumer)
+    from tollway.metering import MemoryMeter
+
+    return MemoryMeter(sessions)
+
+
+def _add_local_provider(settings: Settings, providers: dict[str, Provider]) -> list[CatalogModel]:
+    """The offline `local` provider, when enabled and not shadowed by a configured provider of that name."""
+    if not settings.local_models or "local" in providers:
+        return []
+    try:
+        from tollway.providers.local.provider import LocalProvider, local_catalog_models
+    except ImportError:
+        return []
+    providers["local"] = LocalProvider()
+    return local_catalog_models()
+
+
+async def _follow_control_channel(services: Services) -> None:
+    assert services.redis is not None
+    pubsub = services.redis.pubsub()
+    await pubsub.subscribe(CONTROL_CHANNEL)
+    try:
+        async for message in pubsub.listen():
+            if message.get("type") == "message":
+                services.auth.invalidate()
+    finally:
+        await pubsub.aclose()

@@ -1,0 +1,1 @@
+"""Persistence: the schema, the database engine, migrations and repositories."""

@@ -1,0 +1,1 @@
+"""Pure translations between wire formats and the canonical (OpenAI Chat Completions) shape."""

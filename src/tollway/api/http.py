@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
@@ -82,7 +83,14 @@ def parse_model(model: type[ModelT], data: Any) -> ModelT:
 
 
 def json_response(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return bytes_response(orjson.dumps(data), status=status, headers=headers)
+    return bytes_response(orjson.dumps(data, default=_json_default), status=status, headers=headers)
+
+
+def _json_default(value: Any) -> Any:
+    # Money is exact: decimals go out as strings ("0.0000123"), never as lossy floats.
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value else "0"
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
 
 
 def bytes_response(body: bytes, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

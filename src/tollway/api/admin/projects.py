@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from tollway.api.admin.bodies import ProjectCreate, ProjectPatch
-from tollway.api.admin.common import project_view, require_admin
+from tollway.api.admin.common import money, project_view, require_admin
+from tollway.api.admin.credits import project_balance
 from tollway.api.http import json_response, parse_model, read_json_object, services
 from tollway.store.control import LimitValues
 
@@ -28,8 +29,10 @@ async def list_projects(request: web.Request) -> web.StreamResponse:
 
 async def get_project(request: web.Request) -> web.StreamResponse:
     await require_admin(request)
-    project = await services(request).control.find_project(request.match_info["project"])
-    return json_response(project_view(project))
+    svc = services(request)
+    project = await svc.control.find_project(request.match_info["project"])
+    balance = await project_balance(svc, project)
+    return json_response({**project_view(project), "balance": money(balance), "spent": money(project.spent)})
 
 
 async def patch_project(request: web.Request) -> web.StreamResponse:

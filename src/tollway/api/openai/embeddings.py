@@ -20,5 +20,7 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
         operation=Operation.EMBEDDING,
         principal=principal,
     )
-    result = await services(request).gateway.run_json(call, ModelRequest(body=body, raw=raw, client_headers=request.headers))
+    result = await services(request).gateway.run_json(
+        call, ModelRequest(body=body, raw=raw, client_headers=request.headers)
+    )
     return bytes_response(result.body(), headers=call.headers)

@@ -1,0 +1,1 @@
+"""Tollway's performance harness: `python -m bench --help`. See docs/performance.md."""

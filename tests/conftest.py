@@ -20,7 +20,9 @@ def openai_sim() -> Iterator[SimulatorThread]:
 
 
 @pytest.fixture(scope="module")
-def gateway(openai_sim: SimulatorThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+def gateway(
+    openai_sim: SimulatorThread, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
     data_dir: Path = tmp_path_factory.mktemp("gateway")
     with running_gateway(data_dir, openai_config(openai_sim.url)) as process:
         yield process

@@ -64,7 +64,9 @@ class GatewayProcess:
     _client: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
-        self._client = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.admin_key}"}, timeout=30)
+        self._client = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.admin_key}"}, timeout=30
+        )
 
     def admin(self, method: str, path: str, json: Any = None, expect: int | None = None) -> Any:
         response = self._client.request(method, path, json=json)
@@ -136,7 +138,9 @@ def _wait_ready(gateway: GatewayProcess, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def running_gateway(data_dir: Path, config_text: str | None = None, env: dict[str, str] | None = None) -> Iterator[GatewayProcess]:
+def running_gateway(
+    data_dir: Path, config_text: str | None = None, env: dict[str, str] | None = None
+) -> Iterator[GatewayProcess]:
     gateway = start_gateway(data_dir, config_text, env)
     try:
         yield gateway

@@ -11,12 +11,16 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 from aiohttp import web
 
+from tollway.api.http import SERVICES
 from tollway.app import create_app
 from tollway.settings import ConfigError, Settings
 
@@ -32,6 +36,11 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 def serve(settings: Settings) -> None:
+    with _pidfile(settings):
+        _serve(settings)
+
+
+def _serve(settings: Settings) -> None:
     if settings.workers > 1:
         if settings.metering and not settings.redis_url:
             raise ConfigError(
@@ -59,6 +68,10 @@ async def _serve_forever(settings: Settings, reuse_port: bool) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # SIGHUP: the CLI changed keys or projects in the database; forget cached principals now.
+    loop.add_signal_handler(
+        signal.SIGHUP, lambda: app[SERVICES].auth.invalidate() if SERVICES in app else None
+    )
     try:
         await stop.wait()
     finally:
@@ -78,8 +91,14 @@ def _supervise(settings: Settings) -> None:
                 with contextlib.suppress(ProcessLookupError):
                     process.terminate()
 
+    def forward_hup(_signum: int, _frame: object) -> None:
+        for process in workers:
+            if process.is_alive() and process.pid:
+                os.kill(process.pid, signal.SIGHUP)
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, forward_hup)
     while not stopping:
         for index, process in enumerate(workers):
             if not process.is_alive() and not stopping:
@@ -97,3 +116,31 @@ def _start_worker(
     process = context.Process(target=_run_worker, args=(settings,), kwargs={"reuse_port": True}, daemon=False)
     process.start()
     return process
+
+
+def pidfile_path(settings: Settings) -> Path:
+    return settings.data_dir / "tollway.pid"
+
+
+@contextlib.contextmanager
+def _pidfile(settings: Settings) -> Iterator[None]:
+    """Lets the CLI find the running server of this data directory (to signal it on key changes)."""
+    path = pidfile_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(str(os.getpid()))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            if path.read_text() == str(os.getpid()):
+                path.unlink()
+
+
+def running_server_pid(settings: Settings) -> int | None:
+    """The pid of the server using this data directory, if one is running."""
+    try:
+        pid = int(pidfile_path(settings).read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid

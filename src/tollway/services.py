@@ -131,7 +131,13 @@ def _create_meter(
         from tollway.metering import RedisMeter
 
         consumer = f"{socket.gethostname()}-{os.getpid()}"
-        return RedisMeter(redis, sessions, consumer_name=consumer)
+        return RedisMeter(
+            redis,
+            sessions,
+            consumer_name=consumer,
+            max_call_seconds=settings.max_call_seconds,
+            reclaim_idle_ms=int(settings.ledger_reclaim_seconds * 1000),
+        )
     from tollway.metering import MemoryMeter
 
     return MemoryMeter(sessions)

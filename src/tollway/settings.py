@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     workers: int = 1
     max_body_bytes: int = 32 * 1024 * 1024
     metering: bool = True  # keys are always checked; this switches limits, credits and the ledger
+    # Longest a call may hold its reservations (concurrency slot, credit hold). A replica that dies mid-call
+    # cannot return them; after this long they are returned automatically (scale-out mode).
+    max_call_seconds: float = 600.0
+    # How long a ledger record read by a replica may stay unacknowledged before another replica takes it
+    # over (a replica that died between reading and writing it).
+    ledger_reclaim_seconds: float = 30.0
     auto_migrate: bool = True
     key_cache_ttl: float = 30.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"

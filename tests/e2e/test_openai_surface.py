@@ -23,7 +23,8 @@ WEATHER_TOOL = {
     },
 }
 TINY_PNG = (
-    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
 
 
@@ -78,7 +79,10 @@ def test_stream_matches_unstreamed(client: openai.OpenAI) -> None:
     messages = [{"role": "user", "content": "Tell me about streaming in detail please"}]
     whole = client.chat.completions.create(model="gpt-4o-mini", messages=messages)  # type: ignore[arg-type]
     stream = client.chat.completions.create(
-        model="gpt-4o-mini", messages=messages, stream=True, stream_options={"include_usage": True}  # type: ignore[arg-type]
+        model="gpt-4o-mini",
+        messages=messages,
+        stream=True,
+        stream_options={"include_usage": True},  # type: ignore[arg-type]
     )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -88,8 +92,14 @@ def test_stream_matches_unstreamed(client: openai.OpenAI) -> None:
 
 
 def test_stream_without_include_usage_hides_usage_chunk(gateway: GatewayProcess, key: str) -> None:
-    body = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "one two three"}]}
-    with httpx.stream("POST", gateway.url + "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}) as response:
+    body = {
+        "model": "gpt-4o-mini",
+        "stream": True,
+        "messages": [{"role": "user", "content": "one two three"}],
+    }
+    with httpx.stream(
+        "POST", gateway.url + "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
+    ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         raw = response.read().decode()
     events = [line for line in raw.split("\n\n") if line]
@@ -130,7 +140,10 @@ def test_image_parts_and_json_schema(client: openai.OpenAI) -> None:
         messages=[
             {
                 "role": "user",
-                "content": [{"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": TINY_PNG}}],
+                "content": [
+                    {"type": "text", "text": "What is this?"},
+                    {"type": "image_url", "image_url": {"url": TINY_PNG}},
+                ],
             }
         ],
     )
@@ -149,7 +162,9 @@ def test_image_parts_and_json_schema(client: openai.OpenAI) -> None:
     assert '"answer"' in (structured.choices[0].message.content or "")
 
 
-def test_unknown_fields_pass_through(gateway: GatewayProcess, client: openai.OpenAI, openai_sim: SimulatorThread) -> None:
+def test_unknown_fields_pass_through(
+    gateway: GatewayProcess, client: openai.OpenAI, openai_sim: SimulatorThread
+) -> None:
     # The simulator is as strict as OpenAI: it refuses unknown fields, so the upstream's 400 comes back as is.
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(
@@ -162,9 +177,13 @@ def test_unknown_fields_pass_through(gateway: GatewayProcess, client: openai.Ope
 
 
 def test_legacy_completions(client: openai.OpenAI) -> None:
-    completion = client.completions.create(model="upstream:gpt-3.5-turbo-instruct", prompt="Say hello", max_tokens=5)
+    completion = client.completions.create(
+        model="upstream:gpt-3.5-turbo-instruct", prompt="Say hello", max_tokens=5
+    )
     assert completion.choices[0].text and completion.usage is not None
-    stream = client.completions.create(model="upstream:gpt-3.5-turbo-instruct", prompt="Say hello", max_tokens=5, stream=True)
+    stream = client.completions.create(
+        model="upstream:gpt-3.5-turbo-instruct", prompt="Say hello", max_tokens=5, stream=True
+    )
     assert "".join(c.choices[0].text for c in stream if c.choices) == completion.choices[0].text
 
 
@@ -197,7 +216,11 @@ def test_bad_requests_are_400_in_openai_shape(gateway: GatewayProcess, key: str)
     assert malformed.status_code == 400 and malformed.json()["error"]["type"] == "invalid_request_error"
     wrong_type = httpx.post(url, json={"model": "gpt-4o-mini", "messages": "hi"}, headers=headers)
     assert wrong_type.status_code == 400 and wrong_type.json()["error"]["param"] == "messages"
-    bad_max = httpx.post(url, json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "max_tokens": "5"}, headers=headers)
+    bad_max = httpx.post(
+        url,
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "max_tokens": "5"},
+        headers=headers,
+    )
     assert bad_max.status_code == 400 and bad_max.json()["error"]["param"] == "max_tokens"
     huge = httpx.post(url, content=b'{"x":"' + b"a" * (33 * 1024 * 1024) + b'"}', headers=headers)
     assert huge.status_code == 413 and "error" in huge.json()
@@ -206,21 +229,28 @@ def test_bad_requests_are_400_in_openai_shape(gateway: GatewayProcess, key: str)
 def test_authentication_and_permissions(gateway: GatewayProcess, client: openai.OpenAI) -> None:
     messages = [{"role": "user", "content": "hi"}]
     with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(base_url=client.base_url, api_key="tw-nothere-xxxxxxxx", max_retries=0).chat.completions.create(
-            model="gpt-4o-mini", messages=messages  # type: ignore[arg-type]
+        openai.OpenAI(
+            base_url=client.base_url, api_key="tw-nothere-xxxxxxxx", max_retries=0
+        ).chat.completions.create(
+            model="gpt-4o-mini",
+            messages=messages,  # type: ignore[arg-type]
         )
-    missing = httpx.post(gateway.url + "/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": messages})
+    missing = httpx.post(
+        gateway.url + "/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": messages}
+    )
     assert missing.status_code == 401 and missing.json()["error"]["code"] == "invalid_api_key"
 
     limited = gateway.create_key("e2e", models=["upstream:text-embedding-3-small"])
     with pytest.raises(openai.PermissionDeniedError):
         openai.OpenAI(base_url=client.base_url, api_key=limited, max_retries=0).chat.completions.create(
-            model="gpt-4o-mini", messages=messages  # type: ignore[arg-type]
+            model="gpt-4o-mini",
+            messages=messages,  # type: ignore[arg-type]
         )
     admin_only = gateway.create_key("e2e", scopes=["admin"])
     with pytest.raises(openai.PermissionDeniedError):
         openai.OpenAI(base_url=client.base_url, api_key=admin_only, max_retries=0).chat.completions.create(
-            model="gpt-4o-mini", messages=messages  # type: ignore[arg-type]
+            model="gpt-4o-mini",
+            messages=messages,  # type: ignore[arg-type]
         )
 
 
@@ -252,10 +282,14 @@ def test_unknown_model_is_404(client: openai.OpenAI) -> None:
         ("504", openai.InternalServerError, 504),
     ],
 )
-def test_upstream_failures(client: openai.OpenAI, fail: str, exception: type[openai.APIStatusError], status: int) -> None:
+def test_upstream_failures(
+    client: openai.OpenAI, fail: str, exception: type[openai.APIStatusError], status: int
+) -> None:
     with pytest.raises(exception) as info:
         client.chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], extra_headers={"x-sim-fail": fail}
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"x-sim-fail": fail},
         )
     assert info.value.status_code == status
     if status >= 500:
@@ -286,7 +320,9 @@ def test_mid_stream_failure_ends_with_error_event(client: openai.OpenAI) -> None
     assert "upstream" in str(info.value)
 
 
-def test_client_disconnect_cancels_upstream(gateway: GatewayProcess, key: str, openai_sim: SimulatorThread) -> None:
+def test_client_disconnect_cancels_upstream(
+    gateway: GatewayProcess, key: str, openai_sim: SimulatorThread
+) -> None:
     stats_url = openai_sim.url.removesuffix("/v1") + "/_sim/stats"
     before = httpx.get(stats_url).json()["disconnects_observed"]
     body = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hang"}]}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -10,6 +12,7 @@ import typer
 from redis.asyncio import Redis
 
 from tollway.errors import TollwayError
+from tollway.server import running_server_pid
 from tollway.services import CONTROL_CHANNEL
 from tollway.settings import ConfigError, Settings
 from tollway.store.control import ControlStore
@@ -32,10 +35,8 @@ def with_control(action: Callable[[ControlStore], Awaitable[T]], *, notify: bool
         try:
             await upgrade(engine)
             result = await action(ControlStore(session_factory(engine)))
-            if notify and settings.redis_url:
-                redis = Redis.from_url(settings.redis_url)
-                await redis.publish(CONTROL_CHANNEL, b"invalidate")
-                await redis.aclose()
+            if notify:
+                await notify_servers(settings)
             return result
         finally:
             await engine.dispose()
@@ -44,3 +45,17 @@ def with_control(action: Callable[[ControlStore], Awaitable[T]], *, notify: bool
         return asyncio.run(run())
     except (TollwayError, ConfigError) as exc:
         raise fail(str(exc)) from exc
+
+
+async def notify_servers(settings: Settings) -> None:
+    """Tell running servers that keys or projects changed: through Redis when replicas share it, and by
+    SIGHUP to the server of this data directory."""
+    if settings.redis_url:
+        redis = Redis.from_url(settings.redis_url)
+        try:
+            await redis.publish(CONTROL_CHANNEL, b"invalidate")
+        finally:
+            await redis.aclose()
+    pid = running_server_pid(settings)
+    if pid is not None:
+        os.kill(pid, signal.SIGHUP)

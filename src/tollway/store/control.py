@@ -69,6 +69,10 @@ class ControlStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]):
         self._sessions = sessions
 
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        return self._sessions
+
     async def create_project(
         self, name: str, *, credit_enforced: bool = False, limits: LimitValues | None = None
     ) -> Project:

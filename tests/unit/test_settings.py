@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tollway.settings import ConfigError, Settings, load_gateway_config, parse_gateway_config
+
+ISSUE_CONFIG = """
+providers:
+  upstream:
+    type: openai                      # any OpenAI-compatible server
+    base_url: http://127.0.0.1:9100/v1
+    api_key: ${UPSTREAM_API_KEY}      # env interpolation; secrets never stored in the DB
+models:
+  - id: upstream:gpt-4o-mini          # provider:model
+    aliases: [gpt-4o-mini]
+    capabilities: [chat, tools, vision]
+    context_window: 128000
+    pricing: {input_per_mtok: 0.15, output_per_mtok: 0.60}
+  - id: upstream:text-embedding-3-small
+    capabilities: [embeddings]
+    pricing: {input_per_mtok: 0.02}
+routing:
+  prefixes: {"gpt-": upstream}        # a bare name with this prefix goes to this provider
+"""
+
+
+def test_issue_config_works_as_written() -> None:
+    config = parse_gateway_config(ISSUE_CONFIG, {"UPSTREAM_API_KEY": "sk-secret"})
+    assert config.providers["upstream"].api_key == "sk-secret"
+    assert config.models[0].pricing.input_per_mtok == Decimal("0.15")  # exact, not a float
+    assert config.routing.prefixes == {"gpt-": "upstream"}
+
+
+def test_missing_env_var_names_it() -> None:
+    with pytest.raises(ConfigError, match="UPSTREAM_API_KEY"):
+        parse_gateway_config(ISSUE_CONFIG, {})
+
+
+def test_env_default_syntax() -> None:
+    config = parse_gateway_config("providers: {p: {type: openai, api_key: '${K:-fallback}'}}", {})
+    assert config.providers["p"].api_key == "fallback"
+
+
+def test_unknown_keys_and_bad_ids_are_explained() -> None:
+    with pytest.raises(ConfigError, match="modles"):
+        parse_gateway_config("modles: []", {})
+    with pytest.raises(ConfigError, match="provider:model"):
+        parse_gateway_config("models: [{id: nocolon}]", {})
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_gateway_config(tmp_path / "missing.yaml")
+
+
+def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TOLLWAY_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("TOLLWAY_ADMIN_KEY", "adm")
+    settings = Settings()
+    assert settings.admin_key == "adm"
+    assert settings.resolved_database_url() == f"sqlite+aiosqlite:///{tmp_path / 'tollway.db'}"
+    monkeypatch.setenv("TOLLWAY_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1/test")
+    assert Settings().resolved_database_url().startswith("postgresql+asyncpg://")

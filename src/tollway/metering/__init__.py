@@ -1,0 +1,28 @@
+"""Metering: rate limits (RPM, TPM, concurrency), credits and the usage ledger.
+
+One behaviour, two implementations behind the `Meter` protocol: `MemoryMeter` (embedded: in-process
+windows and balances, SQL ledger) and `RedisMeter` (scale-out: atomic Lua scripts in Redis, a Redis
+stream drained into PostgreSQL by every replica). docs/metering.md explains the windows, the money and
+the loss bounds.
+"""
+
+from __future__ import annotations
+
+from tollway.metering.cost import compute_cost, worst_case_cost
+from tollway.metering.headers import format_reset, rate_headers
+from tollway.metering.memory import MemoryMeter
+from tollway.metering.protocol import Admission, Meter, RateState, Ticket
+from tollway.metering.redis_store import RedisMeter
+
+__all__ = [
+    "Admission",
+    "MemoryMeter",
+    "Meter",
+    "RateState",
+    "RedisMeter",
+    "Ticket",
+    "compute_cost",
+    "format_reset",
+    "rate_headers",
+    "worst_case_cost",
+]

@@ -1,0 +1,155 @@
+"""Drains the Redis ledger stream into SQL: every replica runs one, in one consumer group.
+
+An entry is acknowledged (and deleted) only after the transaction holding its row committed. A replica
+killed in between leaves the entry pending under its consumer name; any live replica claims entries
+idle longer than `reclaim_idle_ms` (XAUTOCLAIM) and writes them again. The insert skips request ids
+already present, and only inserted rows move `spent`, so the replay never counts twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from tollway.metering import ledger
+
+log = logging.getLogger("tollway.metering.drainer")
+
+Entry = tuple[Any, dict[Any, Any]]  # (stream id, fields)
+
+
+class LedgerDrainer:
+    def __init__(
+        self,
+        redis: Redis,
+        session_factory: ledger.SessionFactory,
+        *,
+        stream: str,
+        group: str,
+        consumer: str,
+        block_ms: int = 50,
+        pace: float = 0.05,
+        batch: int = 500,
+        reclaim_idle_ms: int = 30_000,
+    ):
+        self._redis = redis
+        self._session_factory = session_factory
+        self.stream, self.group, self.consumer = stream, group, consumer
+        self._block_ms = block_ms
+        self._pace = pace
+        self._batch = batch
+        self._reclaim_idle_ms = reclaim_idle_ms
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._stopped = False
+
+    async def start(self, *, background: bool = True) -> None:
+        with contextlib.suppress(ResponseError):  # BUSYGROUP: another replica made it first
+            await self._redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        if background:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="tollway-ledger-drainer")
+
+    async def aclose(self) -> None:
+        self._stopped = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.drain()
+
+    def abandon(self) -> None:
+        self._stopped = True
+        if self._task is not None:
+            self._task.cancel()
+
+    async def drain(self) -> int:
+        """Writes this consumer's unacknowledged entries (a cancelled blocking read can leave one
+        delivered but unprocessed) and every entry not yet delivered to anyone; returns how many."""
+        total = 0
+        async with self._lock:
+            for start in ("0", ">"):
+                while (count := await self._read_and_write(block_ms=None, start=start)) > 0:
+                    total += count
+        return total
+
+    async def reclaim(self, min_idle_ms: int | None = None) -> int:
+        """Claims entries another consumer took but never acknowledged, and writes them."""
+        idle = self._reclaim_idle_ms if min_idle_ms is None else min_idle_ms
+        total, cursor = 0, "0-0"
+        async with self._lock:
+            while True:
+                reply = await self._redis.xautoclaim(
+                    self.stream, self.group, self.consumer, idle, cursor, count=self._batch
+                )
+                cursor, entries = reply[0], reply[1]
+                total += await self._write(entries)
+                if _id(cursor) == "0-0":
+                    return total
+
+    async def _run(self) -> None:
+        next_reclaim = time.monotonic() + self._reclaim_idle_ms / 1000
+        # The flag, not only the cancellation, ends the loop: a client library may turn a cancelled
+        # blocking read into an ordinary error, and another blocking read would then take entries.
+        while not self._stopped:
+            try:
+                async with self._lock:
+                    count = await self._read_and_write(block_ms=self._block_ms)
+                if 0 < count < self._batch:
+                    # A short batch: let rows gather for `pace` seconds so a trickle of calls costs a
+                    # transaction per pace, not one per call. A full batch goes on at once.
+                    await asyncio.sleep(self._pace)
+                if time.monotonic() >= next_reclaim:
+                    next_reclaim = time.monotonic() + self._reclaim_idle_ms / 1000
+                    await self.reclaim()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis or the database is away: keep the entries, try again
+                log.warning("ledger_drain_failed", exc_info=exc)
+                await asyncio.sleep(0.5)
+
+    async def _read_and_write(self, *, block_ms: int | None, start: str = ">") -> int:
+        reply = await self._redis.xreadgroup(
+            self.group, self.consumer, {self.stream: start}, count=self._batch, block=block_ms
+        )
+        return await self._write(_entries(reply))
+
+    async def _write(self, entries: list[Entry]) -> int:
+        if not entries:
+            return 0
+        rows = []
+        for entry_id, fields in entries:
+            if not fields:  # deleted while pending: nothing left to write
+                continue
+            try:
+                rows.append(ledger.row_from_bytes(fields.get(b"r") or fields["r"]))
+            except Exception as exc:  # unreadable: drop it rather than block the stream forever
+                log.error("ledger_entry_unreadable", extra={"entry": _id(entry_id)}, exc_info=exc)
+        await ledger.write_rows(self._session_factory, rows)
+        ids = [entry_id for entry_id, _ in entries]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xack(self.stream, self.group, *ids)
+            pipe.xdel(self.stream, *ids)
+            await pipe.execute()
+        return len(entries)
+
+
+def _entries(reply: Any) -> list[Entry]:
+    """The entries of an XREADGROUP reply on one stream: RESP2 `[[stream, entries]]`,
+    RESP3 `{stream: [entries]}`."""
+    if not reply:
+        return []
+    if isinstance(reply, dict):
+        value = next(iter(reply.values()))
+        return list(value[0]) if value and isinstance(value[0], list) else list(value)
+    return list(reply[0][1])
+
+
+def _id(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,46 @@
+"""The OpenAI `x-ratelimit-*` response headers, and the duration format OpenAI uses in them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tollway.metering.protocol import RateState
+
+
+def format_reset(ms: int) -> str:
+    """A duration as OpenAI writes it: "20ms", "1s", "8.64s", "6m0s", "1h2m3s"."""
+    if ms <= 0:
+        return "0s"
+    if ms < 1000:
+        return f"{ms}ms"
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds = f"{rest / 1000:.3f}".rstrip("0").rstrip(".")
+    if hours:
+        return f"{hours}h{minutes}m{seconds}s"
+    if minutes:
+        return f"{minutes}m{seconds}s"
+    return f"{seconds}s"
+
+
+def most_restrictive(states: Iterable[RateState | None]) -> RateState | None:
+    """The window with the fewest units left; on a tie, the one slowest to recover, then the smallest."""
+    best: RateState | None = None
+    for state in states:
+        if state is None:
+            continue
+        key = (state.remaining, -state.reset_ms, state.limit)
+        if best is None or key < (best.remaining, -best.reset_ms, best.limit):
+            best = state
+    return best
+
+
+def rate_headers(requests: RateState | None, tokens: RateState | None) -> dict[str, str]:
+    """The six headers, or the three of each family that has a limit."""
+    headers: dict[str, str] = {}
+    for family, state in (("requests", requests), ("tokens", tokens)):
+        if state is not None:
+            headers[f"x-ratelimit-limit-{family}"] = str(state.limit)
+            headers[f"x-ratelimit-remaining-{family}"] = str(max(0, state.remaining))
+            headers[f"x-ratelimit-reset-{family}"] = format_reset(state.reset_ms)
+    return headers

@@ -1,0 +1,241 @@
+"""The usage ledger and the credit book in SQL: batched, replay-safe ledger writes and credit grants.
+
+Every write that changes money also moves the project's running totals in the *same transaction*:
+ledger rows add their costs to `Project.spent` (only the rows actually inserted: the insert is
+`ON CONFLICT (request_id) DO NOTHING ... RETURNING`, so replaying a batch never counts twice), and a
+credit entry adds to `Project.credited`. A durable balance is therefore `credited - spent`, one row read.
+Money columns are integers of 1e-10 dollars (`store.models.Money`), so the SQL additions and sums are
+exact on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, cast
+
+import orjson
+from sqlalchemy import ColumnElement, Table, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tollway.errors import NotFound
+from tollway.store.models import CreditEntry, Project, UsageRow
+from tollway.types import CallRecord
+
+log = logging.getLogger("tollway.metering.ledger")
+
+Row = dict[str, Any]
+SessionFactory = async_sessionmaker[AsyncSession]
+
+
+def record_to_row(record: CallRecord) -> Row:
+    """The `usage_ledger` column values of one call (times in UTC)."""
+    usage = record.usage
+    started = record.started_at
+    started = started.replace(tzinfo=UTC) if started.tzinfo is None else started.astimezone(UTC)
+    return {
+        "request_id": record.request_id,
+        "created_at": started,
+        "project_id": record.project_id,
+        "key_id": record.key_id,
+        "surface": record.surface,
+        "operation": record.operation,
+        "model_requested": record.model_requested,
+        "model_served": record.model_served,
+        "backend": record.backend,
+        "input_tokens": usage.input_tokens,
+        "cached_input_tokens": usage.cached_input_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+        "output_tokens": usage.output_tokens,
+        "images": usage.images,
+        "audio_seconds": usage.audio_seconds,
+        "characters": usage.characters,
+        "cost": record.cost,
+        "latency_ms": record.latency_ms,
+        "ttfb_ms": record.ttfb_ms,
+        "status": record.status,
+        "error_code": record.error_code,
+        "streamed": record.streamed,
+    }
+
+
+def row_to_bytes(row: Row) -> bytes:
+    """A row for the Redis stream: JSON, the cost as an exact decimal string."""
+    return orjson.dumps({**row, "cost": str(row["cost"]), "created_at": row["created_at"].isoformat()})
+
+
+def row_from_bytes(data: bytes) -> Row:
+    row: Row = orjson.loads(data)
+    row["cost"] = Decimal(row["cost"])
+    row["created_at"] = datetime.fromisoformat(row["created_at"])
+    return row
+
+
+async def write_rows(session_factory: SessionFactory, rows: list[Row]) -> int:
+    """Inserts the rows that are new and adds their costs to their projects' `spent`, in one
+    transaction. Returns how many rows were new."""
+    unique = list({row["request_id"]: row for row in rows}.values())  # a replay may repeat an id
+    if not unique:
+        return 0
+    async with session_factory() as session, session.begin():
+        inserted = set(await _insert_new(session, unique))
+        spent: dict[str, Decimal] = defaultdict(Decimal)
+        for row in unique:
+            if row["request_id"] in inserted and row["project_id"] and row["cost"]:
+                spent[row["project_id"]] += row["cost"]
+        for project_id, amount in sorted(spent.items()):  # one lock order: no deadlocks between replicas
+            await _add_to_total(session, project_id, "spent", amount)
+        return len(inserted)
+
+
+async def _insert_new(session: AsyncSession, rows: list[Row]) -> list[str]:
+    """Inserts the rows whose request id is new; returns those ids. The Core table and a list of
+    parameter sets (SQLAlchemy's "insertmanyvalues", pages of 1,000) cost ~17 µs a row on SQLite; the
+    ORM entity with `.values(rows)` cost 400."""
+    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    table = cast(Table, UsageRow.__table__)
+    statement = (
+        insert(table).on_conflict_do_nothing(index_elements=["request_id"]).returning(table.c.request_id)
+    )
+    return list((await session.execute(statement, rows)).scalars())
+
+
+async def _add_to_total(session: AsyncSession, project_id: str, column: str, amount: Decimal) -> bool:
+    """Adds `amount` to `projects.<column>` in SQL (exact: money columns are integer units on both
+    databases, and concurrent replicas cannot lose an update); False when the project does not exist."""
+    target = getattr(Project, column)
+    result = await session.execute(
+        update(Project).where(Project.id == project_id).values({column: target + amount})
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def add_credit(
+    session_factory: SessionFactory, project_id: str, amount: Decimal, note: str | None
+) -> Decimal:
+    """Records a credit entry and moves `credited`; returns the durable balance (credited - spent)."""
+    async with session_factory() as session, session.begin():
+        if not await _add_to_total(session, project_id, "credited", amount):
+            raise NotFound(f"project {project_id!r} does not exist")
+        session.add(
+            CreditEntry(
+                id=uuid.uuid4().hex, project_id=project_id, amount=amount, note=note, created_at=_now()
+            )
+        )
+        return await _durable_balance(session, project_id) or Decimal(0)
+
+
+async def durable_balance(session_factory: SessionFactory, project_id: str) -> Decimal | None:
+    """credited - spent as the database has it (None for an unknown project)."""
+    async with session_factory() as session:
+        return await _durable_balance(session, project_id)
+
+
+async def _durable_balance(session: AsyncSession, project_id: str) -> Decimal | None:
+    query = select(Project.credited, Project.spent).where(Project.id == project_id)
+    row = (await session.execute(query)).first()
+    return None if row is None else (row[0] or Decimal(0)) - (row[1] or Decimal(0))
+
+
+async def load_balances(session_factory: SessionFactory) -> dict[str, Decimal]:
+    async with session_factory() as session:
+        rows = await session.execute(select(Project.id, Project.credited, Project.spent))
+        return {pid: (cred or Decimal(0)) - (spent or Decimal(0)) for pid, cred, spent in rows}
+
+
+async def load_key_spend(session_factory: SessionFactory, key_id: str | None = None) -> dict[str, Decimal]:
+    """Total ledger cost per key (one grouped query); only `key_id` when given."""
+    query = select(UsageRow.key_id, cost_sum()).where(UsageRow.key_id.is_not(None))
+    if key_id is not None:
+        query = query.where(UsageRow.key_id == key_id)
+    async with session_factory() as session:
+        rows = await session.execute(query.group_by(UsageRow.key_id))
+        return {kid: total or Decimal(0) for kid, total in rows if kid is not None}
+
+
+def cost_sum() -> ColumnElement[Decimal]:
+    """SUM(cost) in dollars: exact, the column being integer 1e-10 units (`store.models.Money`)."""
+    return func.sum(UsageRow.cost)
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class BatchWriter:
+    """Collects finished calls in memory and writes them every `interval` seconds in one transaction.
+
+    A failed write keeps its rows and is retried at the next tick. `lock` serialises this writer's
+    transactions with the owner's other writes (credit grants), which SQLite needs."""
+
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        *,
+        interval: float,
+        lock: asyncio.Lock,
+        on_error: Callable[[BaseException], None] | None = None,
+    ):
+        self._session_factory = session_factory
+        self._interval = interval
+        self._lock = lock
+        self._pending: list[CallRecord] = []
+        self._task: asyncio.Task[None] | None = None
+        self._on_error = on_error
+
+    def append(self, record: CallRecord) -> None:
+        # The row is built at flush time: conversion costs microseconds the hot path need not pay.
+        self._pending.append(record)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="tollway-ledger-writer")
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+    def abandon(self) -> None:
+        """Stops and forgets unwritten rows, as a killed process would (tests only)."""
+        if self._task is not None:
+            self._task.cancel()
+        self._pending = []
+
+    async def flush(self) -> None:
+        async with self._lock:
+            batch, self._pending = self._pending, []
+            try:
+                await write_rows(self._session_factory, [record_to_row(r) for r in batch])
+            except BaseException:
+                self._pending[:0] = batch  # keep order; retried at the next tick
+                raise
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            if not self._pending:
+                continue
+            try:
+                await self.flush()
+            except Exception as exc:  # the database is down: keep the rows and try again
+                log.warning("ledger_write_failed", exc_info=exc)
+                if self._on_error is not None:
+                    self._on_error(exc)

@@ -1,0 +1,261 @@
+"""The Redis side of the scale-out meter: Lua scripts, each one atomic on the server.
+
+Money is integer units of 1e-10 dollars moved only with INCRBY/DECRBY (Lua numbers are doubles; Redis
+integers are exact int64). Balance checks are take-then-return: DECRBY first, and give it back if the
+result is negative, so the comparison is on the sign of an exact integer.
+
+Keys are built inside the scripts from the prefix (fewer arguments to encode on every call, and a
+hold's hash is only known while reaping), so these scripts need a single Redis instance, or a cluster
+whose prefix pins every key to one slot (e.g. "{tollway}:").
+"""
+
+from __future__ import annotations
+
+_COMMON = """
+local WINDOW = 60000
+
+local function clock(arg)
+  local now = tonumber(arg)
+  if now >= 0 then return now end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Holds past their deadline belong to calls that will never settle here (their replica died):
+-- give the money back to the project balance and the key's cap.
+local function reap(holds, prefix, now, count)
+  local due = redis.call('ZRANGEBYSCORE', holds, '-inf', now, 'LIMIT', 0, count)
+  for _, id in ipairs(due) do
+    local h = prefix .. 'hold:' .. id
+    local v = redis.call('HMGET', h, 'p', 'pa', 'k', 'ka')
+    if v[1] and v[2] ~= '0' and redis.call('EXISTS', prefix .. 'bal:' .. v[1]) == 1 then
+      redis.call('INCRBY', prefix .. 'bal:' .. v[1], v[2])
+    end
+    if v[3] and v[4] ~= '0' and redis.call('EXISTS', prefix .. 'kused:' .. v[3]) == 1 then
+      redis.call('DECRBY', prefix .. 'kused:' .. v[3], v[4])
+    end
+    redis.call('DEL', h)
+    redis.call('ZREM', holds, id)
+  end
+  return #due
+end
+"""
+
+ADMIT = (
+    _COMMON
+    + """
+-- Keys are built here from the prefix (fewer arguments to encode and send on every call).
+-- ARGV: now_ms|-1, rid, tokens, max_call_ms, cost_units, enforced, cap_units|'', prefix, project, key,
+--       then per limited scope: name ("k:<key>", "p:<project>", "m:<project>:<model>"), "rpm tpm conc"
+--       (-1 = no limit)
+-- Returns {code, retry_ms, requests limit, remaining, reset_ms, tokens limit, remaining, reset_ms}
+-- code: 0 admitted, 1 rate limited, 2 no credit, 3 spend cap, 4/5 seed the project/key money first
+local now = clock(ARGV[1])
+local rid, tokens, max_call = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local cost, enforced, cap, prefix = ARGV[5], ARGV[6] == '1', ARGV[7], ARGV[8]
+local bal, kused = prefix .. 'bal:' .. ARGV[9], prefix .. 'kused:' .. ARGV[10]
+local edge = now - WINDOW
+
+if redis.call('EXISTS', bal) == 0 then return {4} end
+if redis.call('EXISTS', prefix .. 'kspend:' .. ARGV[10]) == 0 then return {5} end
+reap(prefix .. 'holds', prefix, now, 20)
+
+local scopes = {}
+for i = 11, #ARGV, 2 do
+  local name = ARGV[i]
+  local rpm, tpm, conc = string.match(ARGV[i + 1], '^(%-?%d+) (%-?%d+) (%-?%d+)$')
+  scopes[#scopes + 1] = {
+    rz = prefix .. 'rpm:' .. name, tz = prefix .. 'tpm:' .. name, th = prefix .. 'tpmv:' .. name,
+    cz = prefix .. 'conc:' .. name, rpm = tonumber(rpm), tpm = tonumber(tpm), conc = tonumber(conc),
+    count = 0, sum = 0, r_old = -1, t_old = -1}
+end
+
+local function prune_tokens(s)
+  while true do
+    local old = redis.call('ZRANGEBYSCORE', s.tz, '-inf', edge, 'LIMIT', 0, 500)
+    if #old == 0 then return end
+    local total = 0
+    for _, v in ipairs(redis.call('HMGET', s.th, unpack(old))) do
+      if v then total = total + tonumber(v) end
+    end
+    redis.call('HINCRBY', s.th, '_sum', -total)
+    redis.call('HDEL', s.th, unpack(old))
+    redis.call('ZREM', s.tz, unpack(old))
+  end
+end
+
+local function tokens_free_in(s, total, allowed)
+  if allowed < 0 then return WINDOW end
+  local entries = redis.call('ZRANGE', s.tz, 0, -1, 'WITHSCORES')
+  for j = 1, #entries, 2 do
+    total = total - tonumber(redis.call('HGET', s.th, entries[j]) or '0')
+    if total <= allowed then return tonumber(entries[j + 1]) + WINDOW - now end
+  end
+  return WINDOW
+end
+
+local function oldest(z)  -- admission time of the oldest entry, -1 when empty
+  local e = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
+  if #e == 0 then return -1 end
+  return tonumber(e[2])
+end
+
+-- prunes the scope's windows, records what the headers need, returns ms until the call would fit
+local function wait_for(s)
+  local wait = 0
+  if s.rpm >= 0 then
+    redis.call('ZREMRANGEBYSCORE', s.rz, '-inf', edge)
+    s.count = redis.call('ZCARD', s.rz)
+    s.r_old = oldest(s.rz)
+    if s.count >= s.rpm then
+      wait = WINDOW
+      if s.rpm > 0 then
+        local e = redis.call('ZRANGE', s.rz, s.count - s.rpm, s.count - s.rpm, 'WITHSCORES')
+        wait = tonumber(e[2]) + WINDOW - now
+      end
+    end
+  end
+  if s.tpm >= 0 then
+    prune_tokens(s)
+    s.sum = tonumber(redis.call('HGET', s.th, '_sum') or '0')
+    s.t_old = oldest(s.tz)
+    if s.sum + tokens > s.tpm then wait = math.max(wait, tokens_free_in(s, s.sum, s.tpm - tokens)) end
+  end
+  if s.conc >= 0 then
+    redis.call('ZREMRANGEBYSCORE', s.cz, '-inf', now)  -- slots of calls past their deadline
+    if redis.call('ZCARD', s.cz) >= s.conc then wait = math.max(wait, 1000) end
+  end
+  return wait
+end
+
+local function reset(t) if t < 0 then return 0 end return t + WINDOW - now end
+
+-- the most restrictive window of each family: fewest left, then slowest to recover, then smallest
+local function snapshot()
+  local best = {-1, 0, 0, -1, 0, 0}
+  local function consider(i, limit, left, r)
+    local b, br = best[i + 1], best[i + 2]
+    if best[i] < 0 or left < b or (left == b and (r > br or (r == br and limit < best[i]))) then
+      best[i], best[i + 1], best[i + 2] = limit, left, r
+    end
+  end
+  for _, s in ipairs(scopes) do
+    if s.rpm >= 0 then consider(1, s.rpm, s.rpm - s.count, reset(s.r_old)) end
+    if s.tpm >= 0 then consider(4, s.tpm, s.tpm - s.sum, reset(s.t_old)) end
+  end
+  return best
+end
+
+local wait = 0
+for _, s in ipairs(scopes) do wait = math.max(wait, wait_for(s)) end
+if wait > 0 then
+  local b = snapshot()
+  return {1, wait, b[1], b[2], b[3], b[4], b[5], b[6]}
+end
+
+local held_p, held_k = '0', '0'
+if enforced then
+  if redis.call('DECRBY', bal, cost) < 0 then
+    redis.call('INCRBY', bal, cost)
+    return {2}
+  end
+  held_p = cost
+end
+if cap ~= '' then
+  if redis.call('INCRBY', kused, cost) > tonumber(cap) then
+    redis.call('DECRBY', kused, cost)
+    if held_p ~= '0' then redis.call('INCRBY', bal, held_p) end
+    return {3}
+  end
+  held_k = cost
+end
+
+for _, s in ipairs(scopes) do
+  if s.rpm >= 0 then
+    redis.call('ZADD', s.rz, now, rid)
+    redis.call('PEXPIRE', s.rz, WINDOW)
+    s.count = s.count + 1
+    if s.r_old < 0 then s.r_old = now end
+  end
+  if s.tpm >= 0 then
+    redis.call('ZADD', s.tz, now, rid)
+    redis.call('HSET', s.th, rid, tokens)
+    redis.call('HINCRBY', s.th, '_sum', tokens)
+    redis.call('PEXPIRE', s.tz, WINDOW)
+    redis.call('PEXPIRE', s.th, WINDOW)
+    s.sum = s.sum + tokens
+    if s.t_old < 0 then s.t_old = now end
+  end
+  if s.conc >= 0 then
+    redis.call('ZADD', s.cz, now + max_call, rid)
+    redis.call('PEXPIRE', s.cz, max_call + 1000)
+  end
+end
+if held_p ~= '0' or held_k ~= '0' then
+  redis.call('HSET', prefix .. 'hold:' .. rid, 'p', ARGV[9], 'pa', held_p, 'k', ARGV[10], 'ka', held_k)
+  redis.call('ZADD', prefix .. 'holds', now + max_call, rid)
+end
+local b = snapshot()
+return {0, 0, b[1], b[2], b[3], b[4], b[5], b[6]}
+"""
+)
+
+SETTLE = """
+-- ARGV: prefix, rid, actual tokens, cost_units, ledger row, done_ttl_ms, project, key,
+--       then the names of the scopes the call was admitted on
+local prefix, rid, actual, cost = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+-- a retried pipeline may deliver the same settlement twice: the first one wins
+if not redis.call('SET', prefix .. 'done:' .. rid, '1', 'NX', 'PX', ARGV[6]) then return 0 end
+
+for i = 9, #ARGV do
+  redis.call('ZREM', prefix .. 'conc:' .. ARGV[i], rid)
+  local th = prefix .. 'tpmv:' .. ARGV[i]
+  local reserved = redis.call('HGET', th, rid)
+  if reserved then  -- still in the window: the estimate becomes the actual count
+    redis.call('HSET', th, rid, actual)
+    redis.call('HINCRBY', th, '_sum', actual - tonumber(reserved))
+  end
+end
+
+local bal = prefix .. 'bal:' .. ARGV[7]
+local kspend, kused = prefix .. 'kspend:' .. ARGV[8], prefix .. 'kused:' .. ARGV[8]
+local hold = prefix .. 'hold:' .. rid
+local v = redis.call('HMGET', hold, 'pa', 'ka')
+local held_p, held_k = v[1] or '0', v[2] or '0'  -- '0' when reaped already: it was given back then
+if v[1] then
+  redis.call('DEL', hold)
+  redis.call('ZREM', prefix .. 'holds', rid)
+end
+if redis.call('EXISTS', bal) == 1 then
+  if held_p ~= '0' then redis.call('INCRBY', bal, held_p) end
+  if cost ~= '0' then redis.call('DECRBY', bal, cost) end
+end
+if redis.call('EXISTS', kspend) == 1 then
+  if cost ~= '0' then
+    redis.call('INCRBY', kspend, cost)
+    redis.call('INCRBY', kused, cost)
+  end
+  if held_k ~= '0' then redis.call('DECRBY', kused, held_k) end
+end
+redis.call('XADD', prefix .. 'ledger', '*', 'r', ARGV[5])
+return 1
+"""
+
+REAP = (
+    _COMMON
+    + """
+-- KEYS: holds; ARGV: now_ms|-1, prefix, max count
+return reap(KEYS[1], ARGV[2], clock(ARGV[1]), tonumber(ARGV[3]))
+"""
+)
+
+GRANT = """
+-- KEYS: bal; ARGV: amount_units, durable balance units (used when the live balance does not exist yet)
+-- returns the new live balance as a string: a Lua number would round it to a double
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('INCRBY', KEYS[1], ARGV[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2])
+end
+return redis.call('GET', KEYS[1])
+"""

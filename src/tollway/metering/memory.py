@@ -1,0 +1,292 @@
+"""The embedded meter: limits and balances in process memory, the ledger in SQL via a batched writer.
+
+Admit and settle are plain synchronous code inside `async def`: with no `await` between checking and
+taking, the event loop makes each one atomic, so no lock is needed and no I/O is done on the hot path.
+Windows are exact sliding 60-second logs (see docs/metering.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal
+
+from tollway.errors import InsufficientCredit, RateLimited
+from tollway.metering import ledger
+from tollway.metering.cost import QUANTUM
+from tollway.metering.headers import rate_headers
+from tollway.metering.protocol import Admission, RateState, Ticket
+from tollway.types import CallRecord, Limits
+
+WINDOW = 60.0
+_ZERO = Decimal(0)
+
+
+class _TokenEntry:
+    __slots__ = ("live", "t", "tokens")
+
+    def __init__(self, t: float, tokens: int):
+        self.t = t
+        self.tokens = tokens
+        self.live = True  # False once it has left the window: settling it then changes nothing
+
+
+class _Scope:
+    """The sliding windows and the concurrency count of one key, project or (project, model)."""
+
+    __slots__ = ("active", "entries", "times", "token_sum")
+
+    def __init__(self) -> None:
+        self.times: deque[float] = deque()
+        self.entries: deque[_TokenEntry] = deque()
+        self.token_sum = 0
+        self.active = 0
+
+    def prune(self, now: float) -> None:
+        edge = now - WINDOW
+        times, entries = self.times, self.entries
+        while times and times[0] <= edge:
+            times.popleft()
+        while entries and entries[0].t <= edge:
+            entry = entries.popleft()
+            entry.live = False
+            self.token_sum -= entry.tokens
+
+    def wait_for(self, limits: Limits, tokens: int, now: float) -> float:
+        """Seconds until this scope could admit the call; 0 when it can now."""
+        wait = 0.0
+        if limits.rpm is not None and len(self.times) >= limits.rpm:
+            wait = self.times[len(self.times) - limits.rpm] + WINDOW - now if limits.rpm else WINDOW
+        if limits.tpm is not None and self.token_sum + tokens > limits.tpm:
+            wait = max(wait, self._tokens_free_in(limits.tpm - tokens, now))
+        if limits.max_concurrency is not None and self.active >= limits.max_concurrency:
+            wait = max(wait, 1.0)  # a slot frees when some call ends: unknowable, so ask again soon
+        return wait
+
+    def _tokens_free_in(self, allowed: int, now: float) -> float:
+        if allowed < 0:
+            return WINDOW  # larger than the whole limit: never fits; say a window
+        total = self.token_sum
+        for entry in self.entries:
+            total -= entry.tokens
+            if total <= allowed:
+                return entry.t + WINDOW - now
+        return WINDOW
+
+
+class _Account:
+    """A project's live money: available = credited - spent (settled, written or not) - holds."""
+
+    __slots__ = ("available",)
+
+    def __init__(self, available: Decimal):
+        self.available = available
+
+
+class _KeySpend:
+    __slots__ = ("spent", "used")
+
+    def __init__(self, spent: Decimal):
+        self.spent = spent  # settled
+        self.used = spent  # settled + held against the key's spend cap
+
+
+class MemoryTicket(Ticket):
+    """A ticket that remembers the scopes and token entries it took."""
+
+    __slots__ = ("taken",)
+
+    def __init__(self, admission: Admission) -> None:
+        super().__init__(admission)
+        # per scope: the scope, its token entry (None without a TPM limit), whether a slot was taken
+        self.taken: list[tuple[_Scope, _TokenEntry | None, bool]] = []
+
+
+class MemoryMeter:
+    """Single-process meter: in-memory windows and balances, SQL ledger (SQLite or PostgreSQL)."""
+
+    def __init__(
+        self,
+        session_factory: ledger.SessionFactory,
+        *,
+        flush_interval: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._session_factory = session_factory
+        self._clock = clock
+        self._scopes: dict[tuple[str, ...], _Scope] = {}
+        self._accounts: dict[str, _Account] = {}
+        self._keys: dict[str, _KeySpend] = {}
+        self._db_lock = asyncio.Lock()
+        self._writer = ledger.BatchWriter(session_factory, interval=flush_interval, lock=self._db_lock)
+
+    async def start(self) -> None:
+        balances = await ledger.load_balances(self._session_factory)
+        self._accounts = {pid: _Account(amount) for pid, amount in balances.items()}
+        spend = await ledger.load_key_spend(self._session_factory)
+        self._keys = {kid: _KeySpend(amount) for kid, amount in spend.items()}
+        self._writer.start()
+
+    async def aclose(self) -> None:
+        await self._writer.aclose()
+
+    async def flush(self) -> None:
+        await self._writer.flush()
+
+    def abandon(self) -> None:
+        """Drops all process state without writing it: kill -9, for tests."""
+        self._writer.abandon()
+
+    async def admit(self, admission: Admission) -> Ticket:
+        now = self._clock()
+        scopes = self._limited_scopes(admission)
+        for scope, _ in scopes:
+            scope.prune(now)
+        wait = max((scope.wait_for(limits, admission.tokens, now) for scope, limits in scopes), default=0.0)
+        if wait > 0:
+            headers = rate_headers(*self._snapshot(scopes, now))
+            raise RateLimited("Rate limit reached; retry later.", retry_after=wait, headers=headers)
+        account, key = self._check_money(admission)
+        ticket = MemoryTicket(admission)
+        for scope, limits in scopes:
+            self._take(ticket, scope, limits, admission.tokens, now)
+        ticket.requests, ticket.tokens = self._snapshot(scopes, now)
+        if admission.credit_enforced and admission.max_cost:
+            ticket.credit_hold = admission.max_cost
+            account.available -= admission.max_cost
+        if admission.spend_cap is not None and admission.max_cost:
+            ticket.cap_hold = admission.max_cost
+            key.used += admission.max_cost
+        return ticket
+
+    def _limited_scopes(self, admission: Admission) -> list[tuple[_Scope, Limits]]:
+        scopes = []
+        for name, limits in (
+            (("k", admission.key_id), admission.key_limits),
+            (("p", admission.project_id), admission.project_limits),
+            (("m", admission.project_id, admission.model_id), admission.model_limits),
+        ):
+            if limits.any:
+                scope = self._scopes.get(name)
+                if scope is None:
+                    scope = self._scopes[name] = _Scope()
+                scopes.append((scope, limits))
+        return scopes
+
+    def _check_money(self, admission: Admission) -> tuple[_Account, _KeySpend]:
+        account = self._account(admission.project_id)
+        key = self._key(admission.key_id)
+        if admission.credit_enforced and account.available < admission.max_cost:
+            raise InsufficientCredit("Insufficient credit: top up the project's balance to continue.")
+        if admission.spend_cap is not None and key.used + admission.max_cost > admission.spend_cap:
+            raise InsufficientCredit("This API key has reached its spend cap.")
+        return account, key
+
+    @staticmethod
+    def _take(ticket: MemoryTicket, scope: _Scope, limits: Limits, tokens: int, now: float) -> None:
+        if limits.rpm is not None:
+            scope.times.append(now)
+        entry = None
+        if limits.tpm is not None:
+            entry = _TokenEntry(now, tokens)
+            scope.entries.append(entry)
+            scope.token_sum += tokens
+        slot = limits.max_concurrency is not None
+        if slot:
+            scope.active += 1
+        ticket.taken.append((scope, entry, slot))
+
+    @staticmethod
+    def _snapshot(
+        scopes: list[tuple[_Scope, Limits]], now: float
+    ) -> tuple[RateState | None, RateState | None]:
+        """The most restrictive window per family: fewest left, then slowest to recover, then the
+        smallest limit. Compared as plain tuples: this runs on every admit."""
+        requests: tuple[int, int, int] | None = None
+        tokens: tuple[int, int, int] | None = None
+        for scope, limits in scopes:
+            if limits.rpm is not None:
+                times = scope.times
+                reset = int((times[0] + WINDOW - now) * 1000) if times else 0
+                state = (limits.rpm - len(times), -reset, limits.rpm)
+                if requests is None or state < requests:
+                    requests = state
+            if limits.tpm is not None:
+                entries = scope.entries
+                reset = int((entries[0].t + WINDOW - now) * 1000) if entries else 0
+                state = (limits.tpm - scope.token_sum, -reset, limits.tpm)
+                if tokens is None or state < tokens:
+                    tokens = state
+        return _rate_state(requests), _rate_state(tokens)
+
+    async def settle(self, ticket: Ticket, record: CallRecord) -> None:
+        if ticket.settled:
+            return
+        ticket.settled = True
+        assert isinstance(ticket, MemoryTicket)
+        actual = record.usage.total_tokens
+        for scope, entry, slot in ticket.taken:
+            if slot:
+                scope.active -= 1
+            if entry is not None and entry.live:  # still in the window: replace estimate by actual
+                scope.token_sum += actual - entry.tokens
+                entry.tokens = actual
+        admission = ticket.admission
+        record.cost = _quantized(record.cost)
+        record.project_id = record.project_id or admission.project_id
+        record.key_id = record.key_id or admission.key_id
+        self._account(admission.project_id).available += ticket.credit_hold - record.cost
+        key = self._key(admission.key_id)
+        key.spent += record.cost
+        key.used += record.cost - ticket.cap_hold
+        self._writer.append(record)
+
+    async def record(self, record: CallRecord) -> None:
+        record.cost = _quantized(record.cost)
+        if record.cost and record.project_id:
+            self._account(record.project_id).available -= record.cost
+        if record.cost and record.key_id:
+            key = self._key(record.key_id)
+            key.spent += record.cost
+            key.used += record.cost
+        self._writer.append(record)
+
+    def headers(self, ticket: Ticket) -> dict[str, str]:
+        return rate_headers(ticket.requests, ticket.tokens)
+
+    async def grant(self, project_id: str, amount: Decimal, note: str | None) -> Decimal:
+        async with self._db_lock:
+            await ledger.add_credit(self._session_factory, project_id, amount, note)
+        account = self._account(project_id)
+        account.available += amount
+        return account.available.quantize(QUANTUM)
+
+    async def balance(self, project_id: str) -> Decimal:
+        return self._account(project_id).available.quantize(QUANTUM)
+
+    async def key_spend(self, key_id: str) -> Decimal:
+        return self._key(key_id).spent.quantize(QUANTUM)
+
+    def _account(self, project_id: str) -> _Account:
+        account = self._accounts.get(project_id)
+        if account is None:
+            # A project created after start has no ledger rows and no credit entries but through us.
+            account = self._accounts[project_id] = _Account(_ZERO)
+        return account
+
+    def _key(self, key_id: str) -> _KeySpend:
+        key = self._keys.get(key_id)
+        if key is None:
+            key = self._keys[key_id] = _KeySpend(_ZERO)
+        return key
+
+
+def _rate_state(state: tuple[int, int, int] | None) -> RateState | None:
+    return None if state is None else RateState(state[2], state[0], -state[1])
+
+
+def _quantized(cost: Decimal) -> Decimal:
+    """The cost as the ledger stores it, so the live balance moves by exactly what the row says."""
+    return cost.quantize(QUANTUM, rounding=ROUND_HALF_UP)

@@ -1,0 +1,77 @@
+"""The metering contract: what the pipeline hands in (`Admission`), what it gets back (`Ticket`) and the
+`Meter` protocol both implementations (embedded `MemoryMeter`, scale-out `RedisMeter`) satisfy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+from tollway.types import CallRecord, Limits
+
+
+@dataclass(slots=True)
+class Admission:
+    """One call asking to be let through: who, which model, and how much it may consume at most."""
+
+    request_id: str
+    key_id: str
+    project_id: str
+    model_id: str  # catalog id, e.g. "upstream:gpt-4o-mini"
+    key_limits: Limits
+    project_limits: Limits
+    model_limits: Limits  # per (project, model); Limits() = none
+    tokens: int  # TPM reservation: estimated prompt tokens + max output tokens
+    max_cost: Decimal  # worst-case dollar cost to reserve (>= 0)
+    credit_enforced: bool  # project's balance is binding
+    spend_cap: Decimal | None  # the key's own cap on its total spend
+
+
+@dataclass(slots=True, frozen=True)
+class RateState:
+    """The most restrictive window of one family (requests or tokens) as the headers report it."""
+
+    limit: int
+    remaining: int
+    reset_ms: int  # until the oldest entry in the window expires (remaining goes up); 0 when empty
+
+
+@dataclass(slots=True)
+class Ticket:
+    """What `admit` took, so `settle` can give back exactly that. Opaque to the pipeline."""
+
+    admission: Admission
+    requests: RateState | None = None
+    tokens: RateState | None = None
+    credit_hold: Decimal = Decimal(0)  # reserved against the project balance
+    cap_hold: Decimal = Decimal(0)  # reserved against the key's spend cap
+    settled: bool = field(default=False)
+
+    @property
+    def request_id(self) -> str:
+        return self.admission.request_id
+
+
+class Meter(Protocol):
+    """Limits, credits and the usage ledger behind one atomic admit / settle pair."""
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    async def admit(self, admission: Admission) -> Ticket: ...
+
+    async def settle(self, ticket: Ticket, record: CallRecord) -> None: ...
+
+    async def record(self, record: CallRecord) -> None: ...
+
+    def headers(self, ticket: Ticket) -> dict[str, str]: ...
+
+    async def grant(self, project_id: str, amount: Decimal, note: str | None) -> Decimal: ...
+
+    async def balance(self, project_id: str) -> Decimal: ...
+
+    async def key_spend(self, key_id: str) -> Decimal: ...
+
+    async def flush(self) -> None: ...

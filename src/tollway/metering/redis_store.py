@@ -1,0 +1,239 @@
+"""The scale-out meter: limits, balances and holds in Redis, the ledger through a Redis stream.
+
+Admit is ONE round trip (EVALSHA of the admit script). Settle queues one call of the settle script,
+which atomically gives back what admit took, moves the money and appends the ledger row to the stream;
+queued settlements go out together in one pipeline. Every replica drains the stream into SQL.
+Key layout, windows and loss bounds: docs/metering.md.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from typing import Any
+
+from redis.asyncio import Redis
+
+from tollway.errors import InsufficientCredit, RateLimited
+from tollway.metering import ledger, lua
+from tollway.metering.cost import QUANTUM
+from tollway.metering.drainer import LedgerDrainer
+from tollway.metering.headers import rate_headers
+from tollway.metering.protocol import Admission, RateState, Ticket
+from tollway.metering.scripts import Batcher, Script
+from tollway.types import CallRecord, Limits
+
+_UNIT = Decimal(10) ** 10  # money in Redis: integer units of 1e-10 dollars
+_OK, _LIMITED, _NO_CREDIT, _CAPPED, _INIT_PROJECT, _INIT_KEY = range(6)
+_DONE_TTL_MS = 120_000  # long enough for any settle pipeline retry
+
+
+def to_units(amount: Decimal, *, up: bool = False) -> int:
+    rounding = ROUND_CEILING if up else ROUND_HALF_UP
+    return int((amount * _UNIT).to_integral_value(rounding=rounding))
+
+
+def from_units(units: int | bytes | str) -> Decimal:
+    return Decimal(int(units)).scaleb(-10).quantize(QUANTUM)
+
+
+def default_consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+class RedisMeter:
+    """Meter shared by every replica through one Redis (live state) and one SQL database (ledger)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        session_factory: ledger.SessionFactory,
+        *,
+        prefix: str = "tollway:",
+        flush_interval: float = 0.1,
+        consumer_name: str | None = None,
+        max_call_seconds: float = 600.0,
+        reclaim_idle_ms: int = 30_000,
+        clock: Callable[[], float] | None = None,
+    ):
+        self._redis = redis
+        self._session_factory = session_factory
+        self.prefix = prefix
+        self.consumer_name = consumer_name or default_consumer_name()
+        self._max_call_ms = int(max_call_seconds * 1000)
+        self._clock = clock  # None: Redis's own clock (TIME), the same for every replica
+        self._admit = Script(redis, lua.ADMIT)
+        self._reap = Script(redis, lua.REAP)
+        self._grant = Script(redis, lua.GRANT)
+        self._settler = Batcher(Script(redis, lua.SETTLE))
+        self.drainer = LedgerDrainer(
+            redis,
+            session_factory,
+            stream=f"{prefix}ledger",
+            group="ledger-writers",
+            consumer=self.consumer_name,
+            # an entry waits at most `pace` to gather company, then one transaction: durable within
+            # flush_interval plus the write
+            block_ms=max(1, int(flush_interval * 500)),
+            pace=flush_interval / 2,
+            reclaim_idle_ms=reclaim_idle_ms,
+        )
+
+    async def start(self) -> None:
+        await self.drainer.start()
+        self._settler.start()
+
+    async def aclose(self) -> None:
+        await self._settler.aclose()
+        await self.drainer.aclose()
+
+    def abandon(self) -> None:
+        """Drops this replica's process state without flushing anything: kill -9, for tests."""
+        self._settler.abandon()
+        self.drainer.abandon()
+
+    async def flush(self) -> None:
+        await self._settler.flush()
+        await self.drainer.drain()
+
+    async def flush_settlements(self) -> None:
+        """Sends queued settlements to Redis (their rows enter the stream) without draining it."""
+        await self._settler.flush()
+
+    # -- admission ---------------------------------------------------------------------------------
+
+    async def admit(self, admission: Admission) -> Ticket:
+        args = self._admit_args(admission)
+        for _ in range(3):
+            reply = await self._admit([], args)
+            code = int(reply[0])
+            if code == _INIT_PROJECT:
+                await self._init_project(admission.project_id)
+            elif code == _INIT_KEY:
+                await self._init_key(admission.key_id)
+            else:
+                return self._ticket(admission, code, reply)
+        raise RuntimeError("the live balance keys vanished while admitting (is Redis evicting keys?)")
+
+    def _admit_args(self, admission: Admission) -> list[Any]:
+        cap = "" if admission.spend_cap is None else to_units(admission.spend_cap)
+        args: list[Any] = [
+            self._now_arg(), admission.request_id, admission.tokens, self._max_call_ms,
+            to_units(admission.max_cost, up=True), 1 if admission.credit_enforced else 0, cap,
+            self.prefix, admission.project_id, admission.key_id,
+        ]  # fmt: skip
+        for scope, limits in self._scopes(admission):
+            args += [scope, f"{_limit(limits.rpm)} {_limit(limits.tpm)} {_limit(limits.max_concurrency)}"]
+        return args
+
+    @staticmethod
+    def _scopes(admission: Admission) -> list[tuple[str, Limits]]:
+        scopes = (
+            (f"k:{admission.key_id}", admission.key_limits),
+            (f"p:{admission.project_id}", admission.project_limits),
+            (f"m:{admission.project_id}:{admission.model_id}", admission.model_limits),
+        )
+        return [(name, limits) for name, limits in scopes if limits.any]
+
+    def _ticket(self, admission: Admission, code: int, reply: list[Any]) -> Ticket:
+        if code == _NO_CREDIT:
+            raise InsufficientCredit("Insufficient credit: top up the project's balance to continue.")
+        if code == _CAPPED:
+            raise InsufficientCredit("This API key has reached its spend cap.")
+        requests, tokens = _state(reply[2:5]), _state(reply[5:8])
+        if code == _LIMITED:
+            headers = rate_headers(requests, tokens)
+            retry = int(reply[1]) / 1000
+            raise RateLimited("Rate limit reached; retry later.", retry_after=retry, headers=headers)
+        ticket = Ticket(admission, requests, tokens)
+        if admission.credit_enforced:
+            ticket.credit_hold = from_units(to_units(admission.max_cost, up=True))
+        if admission.spend_cap is not None:
+            ticket.cap_hold = from_units(to_units(admission.max_cost, up=True))
+        return ticket
+
+    # -- settlement --------------------------------------------------------------------------------
+
+    async def settle(self, ticket: Ticket, record: CallRecord) -> None:
+        if ticket.settled:
+            return
+        ticket.settled = True
+        admission = ticket.admission
+        record.project_id = record.project_id or admission.project_id
+        record.key_id = record.key_id or admission.key_id
+        scopes = [name for name, _ in self._scopes(admission)]
+        self._submit_settle(record, admission.project_id, admission.key_id, scopes)
+
+    async def record(self, record: CallRecord) -> None:
+        if record.cost and record.project_id:
+            # the live balance must exist before a row for its project enters the stream
+            await self._init_project(record.project_id)
+        if record.cost and record.key_id:
+            await self._init_key(record.key_id)
+        self._submit_settle(record, record.project_id or "", record.key_id or "", [])
+
+    def _submit_settle(self, record: CallRecord, project_id: str, key_id: str, scopes: list[str]) -> None:
+        record.cost = record.cost.quantize(QUANTUM, rounding=ROUND_HALF_UP)
+        row = ledger.row_to_bytes(ledger.record_to_row(record))
+        args: list[Any] = [
+            self.prefix, record.request_id, record.usage.total_tokens, to_units(record.cost), row,
+            _DONE_TTL_MS, project_id, key_id, *scopes,
+        ]  # fmt: skip
+        self._settler.submit([], args)
+
+    def headers(self, ticket: Ticket) -> dict[str, str]:
+        return rate_headers(ticket.requests, ticket.tokens)
+
+    # -- money -------------------------------------------------------------------------------------
+
+    async def grant(self, project_id: str, amount: Decimal, note: str | None) -> Decimal:
+        # The live balance must exist before the commit: seeded after it, from a read that already
+        # includes this grant, it would then be credited a second time by the INCRBY below.
+        await self._init_project(project_id)
+        durable = await ledger.add_credit(self._session_factory, project_id, amount, note)
+        live = await self._grant([f"{self.prefix}bal:{project_id}"], [to_units(amount), to_units(durable)])
+        return from_units(live)
+
+    async def balance(self, project_id: str) -> Decimal:
+        await self.reap()
+        await self._init_project(project_id)
+        return from_units(await self._redis.get(f"{self.prefix}bal:{project_id}") or 0)
+
+    async def key_spend(self, key_id: str) -> Decimal:
+        await self._init_key(key_id)
+        return from_units(await self._redis.get(f"{self.prefix}kspend:{key_id}") or 0)
+
+    async def reap(self) -> int:
+        """Returns the holds of calls past their deadline (admit also does this, a few at a time)."""
+        return int(await self._reap([f"{self.prefix}holds"], [self._now_arg(), self.prefix, 1000]))
+
+    async def _init_project(self, project_id: str) -> None:
+        """Seeds the live balance from SQL when Redis has none (first use, or a Redis that lost it)."""
+        key = f"{self.prefix}bal:{project_id}"
+        if await self._redis.exists(key):
+            return
+        durable = await ledger.durable_balance(self._session_factory, project_id)
+        await self._redis.set(key, to_units(durable or Decimal(0)), nx=True)
+
+    async def _init_key(self, key_id: str) -> None:
+        spend_key, used_key = f"{self.prefix}kspend:{key_id}", f"{self.prefix}kused:{key_id}"
+        if await self._redis.exists(spend_key):
+            return
+        spent = (await ledger.load_key_spend(self._session_factory, key_id)).get(key_id, Decimal(0))
+        # both or neither: a key has no holds before its counters exist, so used == spent
+        await self._redis.msetnx({spend_key: to_units(spent), used_key: to_units(spent)})
+
+    def _now_arg(self) -> int:
+        return -1 if self._clock is None else int(self._clock() * 1000)
+
+
+def _limit(value: int | None) -> int:
+    return -1 if value is None else value
+
+
+def _state(values: list[Any]) -> RateState | None:
+    limit, remaining, reset = (int(v) for v in values)
+    return None if limit < 0 else RateState(limit, remaining, reset)

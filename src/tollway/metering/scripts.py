@@ -1,0 +1,122 @@
+"""Calling the Lua scripts: EVALSHA in one round trip, loading the script only when Redis lacks it, and
+a batcher that sends queued calls together in one pipeline, off the caller's path."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
+
+log = logging.getLogger("tollway.metering.redis")
+
+Call = tuple[list[str], list[Any]]  # KEYS, ARGV
+
+
+class Script:
+    """One Lua script, called by its SHA1 (no SCRIPT EXISTS round trip, unlike redis-py pipelines)."""
+
+    def __init__(self, redis: Redis, source: str):
+        self.redis = redis
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def __call__(self, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await self.redis.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await self.load()
+            return await self.redis.evalsha(self.sha, len(keys), *keys, *args)
+
+    async def load(self) -> None:
+        await self.redis.script_load(self.source)
+
+
+class Batcher:
+    """Queues calls of one script and sends them in one pipeline as soon as the loop is free.
+
+    While a pipeline is in flight new calls wait for the next one, so under load a round trip carries
+    many calls, and at rest a call goes out at once. A failed pipeline is retried with back-off: the
+    script itself must make a repeated call harmless (the settle script keeps a `done:` marker)."""
+
+    def __init__(self, script: Script, *, retry_delay: float = 0.05):
+        self._script = script
+        self._queue: list[Call] = []
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._retry_delay = retry_delay
+        self._stopped = False
+
+    def submit(self, keys: list[str], args: list[Any]) -> None:
+        self._queue.append((keys, args))
+        self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="tollway-settle-batcher")
+
+    async def aclose(self) -> None:
+        self._stopped = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+    def abandon(self) -> None:
+        """Stops without sending what is queued (a test's stand-in for kill -9)."""
+        self._stopped = True
+        if self._task is not None:
+            self._task.cancel()
+        self._queue = []
+
+    async def flush(self) -> None:
+        """Sends everything queued so far, waiting for a pipeline already in flight first."""
+        async with self._lock:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                await self._send(batch)
+
+    async def _run(self) -> None:
+        while not self._stopped:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception as exc:  # Redis away (or worse): keep the queue, try again shortly
+                log.warning("settle_pipeline_failed", exc_info=exc)
+                await asyncio.sleep(self._retry_delay)
+                self._wake.set()
+
+    async def _send(self, batch: list[Call]) -> None:
+        try:
+            missing = await self._pipeline(batch)
+            if missing:
+                await self._script.load()
+                await self._pipeline(missing)
+        except BaseException:
+            self._queue[:0] = batch  # keep them for the retry; `done:` markers skip the ones that ran
+            raise
+
+    async def _pipeline(self, batch: list[Call]) -> list[Call]:
+        """Runs the batch in one round trip; returns the calls Redis refused for want of the script."""
+        sha = self._script.sha
+        async with self._script.redis.pipeline(transaction=False) as pipe:
+            for keys, args in batch:
+                pipe.evalsha(sha, len(keys), *keys, *args)
+            results = await pipe.execute(raise_on_error=False)
+        pairs = zip(batch, results, strict=True)
+        missing = [call for call, result in pairs if isinstance(result, NoScriptError)]
+        failed = [r for r in results if isinstance(r, Exception) and not isinstance(r, NoScriptError)]
+        for error in failed:
+            log.error("settle_script_failed", exc_info=error)  # a bug in the script: not retryable
+        return missing

@@ -1,0 +1,161 @@
+"""Scale-out only: several RedisMeter "replicas" on one Redis and one PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from tollway.errors import InsufficientCredit, RateLimited
+from tollway.metering import RedisMeter, Ticket
+from tollway.store.models import Project, UsageRow
+from tollway.types import Limits
+
+from .conftest import FakeClock, Harness, add_project, admission, call_record, pg_db, redis_prefix
+
+
+@pytest.fixture
+async def h() -> AsyncIterator[Harness]:
+    """Replica A (the harness's meter) plus whatever replicas a test starts, on fresh state."""
+    async with pg_db() as factory, redis_prefix() as (client, prefix):
+        await add_project(factory, "p1", credit_enforced=True)
+        clock = FakeClock()
+        harness = Harness("redis", RedisMeter(client, factory, prefix=prefix, clock=clock), factory, clock)
+        harness.redis, harness.prefix = client, prefix
+        await harness.meter.start()
+        try:
+            yield harness
+        finally:
+            for replica in harness.replicas:
+                await replica.aclose()
+            await harness.meter.aclose()
+
+
+async def totals(h: Harness) -> tuple[int, Decimal, Decimal]:
+    async with h.factory() as session:
+        count, cost = (
+            await session.execute(select(func.count(), func.coalesce(func.sum(UsageRow.cost), 0)))
+        ).one()
+        project = await session.get(Project, "p1")
+        assert project is not None
+        return count, Decimal(cost), project.spent
+
+
+async def test_two_replicas_admit_exactly_rpm(h: Harness) -> None:
+    b = await h.replica()
+    limits = Limits(rpm=25)
+    meters = [h.meter, b] * 40
+    results = await asyncio.gather(
+        *(m.admit(admission(key_limits=limits)) for m in meters), return_exceptions=True
+    )
+    assert sum(isinstance(r, Ticket) for r in results) == 25
+    assert sum(isinstance(r, RateLimited) for r in results) == 55
+
+
+async def test_redis_clock_counts_exactly(h: Harness) -> None:
+    """Without an injected clock both replicas read Redis's TIME: still exact."""
+    a = await h.replica(clock=None)
+    b = await h.replica(clock=None)
+    limits = Limits(rpm=10, tpm=1000, max_concurrency=50)
+    meters = [a, b] * 15
+    results = await asyncio.gather(
+        *(m.admit(admission(key_limits=limits, tokens=10)) for m in meters), return_exceptions=True
+    )
+    tickets = [r for r in results if isinstance(r, Ticket)]
+    assert len(tickets) == 10
+    assert a.headers(tickets[0])["x-ratelimit-reset-requests"].endswith("s")
+
+
+async def test_hammered_balance_admits_floor_of_balance_over_price(h: Harness) -> None:
+    b = await h.replica()
+    await h.meter.grant("p1", Decimal("1.00"), "top-up")
+    price = Decimal("0.03")
+
+    async def call(meter: RedisMeter) -> bool:
+        try:
+            ticket = await meter.admit(admission(max_cost=price, enforced=True))
+        except InsufficientCredit:
+            return False
+        await asyncio.sleep(0)
+        await meter.settle(ticket, call_record(ticket, cost=price))
+        return True
+
+    results = await asyncio.gather(*(call(m) for m in [h.meter, b] * 50))
+    assert sum(results) == 33  # floor(1.00 / 0.03)
+    await h.meter.flush()
+    await b.flush()
+    assert await b.balance("p1") == Decimal("0.01")
+    assert await totals(h) == (33, Decimal("0.99"), Decimal("0.99"))
+
+
+async def test_killed_replica_loses_nothing_and_replay_counts_once(h: Harness) -> None:
+    # The survivor drains by hand here, so the test decides who reads what; the sleep outlasts the
+    # blocking reads the cancelled drainers had already sent to Redis.
+    h.meter.drainer.abandon()
+    dead = await h.replica(consumer_name="doomed")
+    dead.abandon()  # its background tasks stop here, as in kill -9
+    await asyncio.sleep(0.2)
+    for _ in range(5):
+        ticket = await dead.admit(admission())
+        await dead.settle(ticket, call_record(ticket, cost="0.2"))
+    await dead.flush_settlements()  # the settle pipeline had gone out before the kill
+    stream = f"{h.prefix}ledger"
+    taken = await h.redis.xreadgroup("ledger-writers", "doomed", {stream: ">"}, count=100)  # type: ignore[union-attr]
+    entries = taken[0][1]
+    assert len(entries) == 5  # read by the doomed replica, never written, never acknowledged
+    assert await h.meter.drainer.drain() == 0  # delivered to "doomed": only a reclaim can take them
+    assert await h.meter.drainer.reclaim(min_idle_ms=0) == 5
+    assert await totals(h) == (5, Decimal("1.0"), Decimal("1.0"))
+    # a replica that died after its commit but before XACK: the same entries are written again
+    assert await h.meter.drainer._write(entries) == 5
+    assert await totals(h) == (5, Decimal("1.0"), Decimal("1.0"))
+    assert await h.meter.balance("p1") == Decimal("-1.0")
+
+
+async def test_dead_replicas_reservations_expire(h: Harness) -> None:
+    dead = await h.replica(max_call_seconds=600)
+    await h.meter.grant("p1", Decimal("1"), None)
+    limits = Limits(max_concurrency=1)
+    await dead.admit(admission(key_limits=limits, max_cost="0.75", enforced=True, cap="1"))
+    dead.abandon()
+    assert await h.meter.balance("p1") == Decimal("0.25")
+    with pytest.raises(RateLimited):
+        await h.meter.admit(admission(key_limits=limits))
+    with pytest.raises(InsufficientCredit):
+        await h.meter.admit(admission(max_cost="0.75", enforced=True))
+    h.clock.advance(601)
+    assert await h.meter.balance("p1") == Decimal("1")
+    ticket = await h.meter.admit(admission(key_limits=limits, max_cost="0.75", enforced=True, cap="1"))
+    await h.meter.settle(ticket, call_record(ticket, cost="0.5"))
+    await h.meter.flush()
+    assert await h.meter.balance("p1") == Decimal("0.5")
+    assert await h.meter.key_spend("k1") == Decimal("0.5")
+
+
+async def test_late_settle_after_reap_still_charges_once(h: Harness) -> None:
+    await h.meter.grant("p1", Decimal("1"), None)
+    ticket = await h.meter.admit(admission(max_cost="0.75", enforced=True))
+    h.clock.advance(601)
+    assert await h.meter.reap() == 1
+    await h.meter.settle(ticket, call_record(ticket, cost="0.5"))
+    await h.meter.flush()
+    assert await h.meter.balance("p1") == Decimal("0.5")
+
+
+async def test_live_state_rebuilt_from_postgres(h: Harness) -> None:
+    """A replica on an empty Redis (new prefix) seeds balances and key spend from PostgreSQL."""
+    await h.meter.grant("p1", Decimal("3"), None)
+    ticket = await h.meter.admit(admission(max_cost="1", enforced=True))
+    await h.meter.settle(ticket, call_record(ticket, cost="0.4"))
+    await h.meter.flush()
+    assert h.redis is not None
+    fresh = RedisMeter(h.redis, h.factory, prefix=h.prefix + "fresh:", clock=h.clock)
+    await fresh.start()
+    try:
+        assert await fresh.balance("p1") == Decimal("2.6")
+        assert await fresh.key_spend("k1") == Decimal("0.4")
+    finally:
+        await fresh.aclose()

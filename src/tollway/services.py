@@ -10,7 +10,7 @@ import socket
 from dataclasses import dataclass, field
 
 import aiohttp
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tollway.catalog import Catalog, CatalogModel
@@ -84,7 +84,7 @@ async def build_services(settings: Settings) -> Services:
     }
     local_models = _add_local_provider(settings, providers)
     catalog = build_catalog(config, local_models, extra_providers=providers)
-    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    redis = _redis(settings.redis_url) if settings.redis_url else None
     meter = _create_meter(settings, sessions, redis)
     tokens = TokenCounter()
     services = Services(
@@ -113,7 +113,14 @@ async def _start(services: Services) -> None:
         await services.meter.start()
     if services.redis is not None:
         services._tasks.append(asyncio.create_task(_follow_control_channel(services)))
-    services.tokens.warm_up()
+    # Token vocabularies (~60 MB each) load on first use, not here: most calls never need one.
+
+
+def _redis(url: str) -> Redis:
+    # A blocking pool: under a burst, callers wait for a connection instead of failing with
+    # MaxConnectionsError (redis-py's default pool raises).
+    pool = BlockingConnectionPool.from_url(url, max_connections=64, timeout=10)
+    return Redis(connection_pool=pool)
 
 
 def _http_session() -> aiohttp.ClientSession:

@@ -42,9 +42,11 @@ async def write_sse(
                 await response.write(closing)
         except TollwayError as exc:
             await response.write(error_event(exc))
+        await response.write_eof()
+    except ConnectionResetError:
+        pass  # the caller went away mid-stream: nothing to tell them; `finally` settles what was used
     finally:
         await stream.aclose()
-    await response.write_eof()
     return response
 
 

@@ -1,8 +1,8 @@
 """Token counting, offline, with the right vocabulary per model family.
 
 `quicktok` carries OpenAI's cl100k/o200k and the Llama 3 / Qwen 3 vocabularies inside the package, so
-counting needs no download. Loading a vocabulary takes about a second, so encodings load lazily, once,
-and `warm_up()` can load the common one in a thread at start-up without delaying readiness.
+counting needs no download. Loading a vocabulary takes about a second and ~60 MB, so each loads lazily,
+once, on the first call that needs it (the cost tools, or a stream whose upstream reported no usage).
 
 `estimate_tokens` is the cheap bound used on the hot path to reserve TPM; exact counts are for the
 cost tools and for streams whose upstream reports no usage.
@@ -66,9 +66,6 @@ class TokenCounter:
                     found = quicktok.get_encoding(name)
                     self._encodings[name] = found
         return found
-
-    def warm_up(self) -> None:
-        threading.Thread(target=self.encoding, args=(DEFAULT_ENCODING,), daemon=True).start()
 
     def count_text(self, text: str, model: str = "") -> int:
         return len(self.encoding(encoding_name_for(model)).encode_ordinary(text))

@@ -91,15 +91,19 @@ def create_key(
     json: Annotated[bool, typer.Option("--json", help="Print JSON (the key is in the 'key' field).")] = False,
 ) -> None:
     """Create an API key. The key is printed once; only its hash is stored."""
-    spec = KeySpec(
-        project=project,
-        name=name,
-        scopes=tuple(scope) if scope else ("models:use",),
-        models=tuple(model) if model else None,
-        expires_at=_parse_expiry(expires),
-        limits=LimitValues(rpm, tpm, max_concurrency),
+    expires_at = _parse_expiry(expires)
+    record, key = with_control(
+        lambda store: store.create_key(
+            KeySpec(
+                project=project,
+                name=name,
+                scopes=tuple(scope) if scope else ("models:use",),
+                models=tuple(model) if model else None,
+                expires_at=expires_at,
+                limits=LimitValues(rpm, tpm, max_concurrency),
+            )
+        )
     )
-    record, key = with_control(lambda store: store.create_key(spec))
     if json:
         typer.echo(orjson.dumps({**key_view(record), "key": key}).decode())
     else:

@@ -45,11 +45,22 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+LIMIT_MAX = 2_000_000_000  # the limit columns are 32-bit integers on every database
+
+
 @dataclass(slots=True)
 class LimitValues:
     rpm: int | None = None
     tpm: int | None = None
     max_concurrency: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("rpm", "tpm", "max_concurrency"):
+            value = getattr(self, name)
+            if value is not None and not 1 <= value <= LIMIT_MAX:
+                raise InvalidRequest(
+                    f"{name} must be between 1 and {LIMIT_MAX:,} (or unset for no limit).", param=name
+                )
 
 
 @dataclass(slots=True)

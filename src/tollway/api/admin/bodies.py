@@ -7,15 +7,17 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tollway.store.control import LIMIT_MAX
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class LimitFields(Strict):
-    rpm: int | None = Field(default=None, ge=1)
-    tpm: int | None = Field(default=None, ge=1)
-    max_concurrency: int | None = Field(default=None, ge=1)
+    rpm: int | None = Field(default=None, ge=1, le=LIMIT_MAX)
+    tpm: int | None = Field(default=None, ge=1, le=LIMIT_MAX)
+    max_concurrency: int | None = Field(default=None, ge=1, le=LIMIT_MAX)
 
 
 class ProjectCreate(LimitFields):

@@ -72,9 +72,7 @@ def show(project: Annotated[str, typer.Argument(help="Project name or id.")]) ->
 
 def _api(settings: Settings, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
     if not settings.admin_key:
-        raise fail(
-            "a server is running on this data directory; set TOLLWAY_ADMIN_KEY so the CLI can use its admin API"
-        )
+        raise fail("a server is running on this data directory; set TOLLWAY_ADMIN_KEY for its admin API")
     url = f"http://{settings.host}:{settings.port}{path}"
 
     async def call() -> tuple[int, dict[str, Any]]:

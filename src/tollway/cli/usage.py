@@ -31,10 +31,10 @@ def usage(
 
     async def query(store: Any) -> list[dict[str, Any]]:
         project_id = (await store.find_project(project)).id if project else None
-        filters = {"project_id": project_id, "key_id": key, "model": model, "since": since, "until": None}
+        filters: dict[str, Any] = {"project_id": project_id, "key_id": key, "model": model, "since": since}
         async with store.sessions() as session:
             if group_by:
-                return list(await usage_grouped(session, group_by=group_by, **filters))
+                return list(await usage_grouped(session, group_by=group_by, **filters))  # type: ignore[arg-type]
             return list(await usage_rows(session, limit=limit, **filters))
 
     rows = with_control(query)

@@ -26,7 +26,6 @@ from tollway.store.control import ControlStore
 from tollway.store.db import create_engine, session_factory, upgrade
 
 log = logging.getLogger("tollway.services")
-CONTROL_CHANNEL = "tollway:control"
 
 
 @dataclass
@@ -51,7 +50,7 @@ class Services:
         """Keys or projects changed: drop cached principals here and on every other replica."""
         self.auth.invalidate()
         if self.redis is not None:
-            await self.redis.publish(CONTROL_CHANNEL, b"invalidate")
+            await self.redis.publish(self.settings.control_channel, b"invalidate")
 
     async def aclose(self) -> None:
         self.closing = True
@@ -141,6 +140,7 @@ def _create_meter(
         return RedisMeter(
             redis,
             sessions,
+            prefix=settings.redis_prefix,
             consumer_name=consumer,
             max_call_seconds=settings.max_call_seconds,
             reclaim_idle_ms=int(settings.ledger_reclaim_seconds * 1000),
@@ -165,7 +165,7 @@ def _add_local_provider(settings: Settings, providers: dict[str, Provider]) -> l
 async def _follow_control_channel(services: Services) -> None:
     assert services.redis is not None
     pubsub = services.redis.pubsub()
-    await pubsub.subscribe(CONTROL_CHANNEL)
+    await pubsub.subscribe(services.settings.control_channel)
     try:
         async for message in pubsub.listen():
             if message.get("type") == "message":

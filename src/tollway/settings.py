@@ -107,6 +107,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     database_url: str | None = None  # default: sqlite+aiosqlite:///<data_dir>/tollway.db
     redis_url: str | None = None  # set it to share limits, credits and the ledger across replicas
+    redis_prefix: str = "tollway:"  # every Redis key and channel starts with it (several gateways, one Redis)
     admin_key: str | None = None
     config: Path | None = None
     host: str = "127.0.0.1"
@@ -130,6 +131,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'tollway.db').resolve()}"
+
+    @property
+    def control_channel(self) -> str:
+        return f"{self.redis_prefix}control"
 
     def load_gateway_config(self) -> GatewayConfig:
         return load_gateway_config(self.config) if self.config else GatewayConfig()

@@ -51,15 +51,18 @@ def scaleout_env() -> Iterator[dict[str, str]]:
             await conn.close()
 
     asyncio.run(admin(f"CREATE DATABASE {name}"))
-    redis.Redis(db=REDIS_DB).flushdb()
+    prefix = f"{name}:"  # a prefix of our own: other runs may share this Redis
     yield {
         "TOLLWAY_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
         "TOLLWAY_REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
+        "TOLLWAY_REDIS_PREFIX": prefix,
         # Short, so the test can watch a dead replica's holds come back and its records be taken over.
         "TOLLWAY_MAX_CALL_SECONDS": str(HOLD_SECONDS),
         "TOLLWAY_LEDGER_RECLAIM_SECONDS": "1",
     }
-    redis.Redis(db=REDIS_DB).flushdb()
+    client = redis.Redis(db=REDIS_DB)
+    for stale in client.scan_iter(f"{prefix}*"):
+        client.delete(stale)
     asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 

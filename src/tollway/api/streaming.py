@@ -38,11 +38,9 @@ async def write_sse(
         try:
             async for block in events:
                 await response.write(block)
-            if closing:
-                await response.write(closing)
         except TollwayError as exc:
-            await response.write(error_event(exc))
-        await response.write_eof()
+            closing = error_event(exc)
+        await response.write_eof(closing)  # the closing event and the end of the body in one write
     except ConnectionResetError:
         pass  # the caller went away mid-stream: nothing to tell them; `finally` settles what was used
     finally:

@@ -13,7 +13,6 @@ from redis.asyncio import Redis
 
 from tollway.errors import TollwayError
 from tollway.server import running_server_pid
-from tollway.services import CONTROL_CHANNEL
 from tollway.settings import ConfigError, Settings
 from tollway.store.control import ControlStore
 from tollway.store.db import create_engine, session_factory, upgrade
@@ -53,7 +52,7 @@ async def notify_servers(settings: Settings) -> None:
     if settings.redis_url:
         redis = Redis.from_url(settings.redis_url)
         try:
-            await redis.publish(CONTROL_CHANNEL, b"invalidate")
+            await redis.publish(settings.control_channel, b"invalidate")
         finally:
             await redis.aclose()
     pid = running_server_pid(settings)

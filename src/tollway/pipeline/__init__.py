@@ -8,9 +8,8 @@ Streams take the same path; their settlement happens when the stream ends, howev
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
-
-import orjson
 
 from tollway.catalog import Catalog, CatalogModel
 from tollway.catalog.tokens import TokenCounter
@@ -21,9 +20,9 @@ from tollway.pipeline.call import Call
 from tollway.pipeline.dispatch import Result, dispatch, dispatch_stream, provider_for
 from tollway.pipeline.metering import Metering
 from tollway.pipeline.routing import route
+from tollway.pipeline.stream_usage import estimate_stream_usage, streamed_text
 from tollway.pipeline.streams import MeteredStream
 from tollway.providers.base import Provider
-from tollway.providers.sse import iter_event_payloads
 from tollway.types import JsonResult, ModelRequest, Usage
 
 __all__ = ["Call", "Gateway", "MeteredStream"]
@@ -82,8 +81,11 @@ class Gateway:
         async def settle(usage: Usage, status: int, error_code: str | None) -> None:
             await self.metering.settle(call, usage, status, error_code)
 
-        def count(blocks: list[bytes]) -> Usage:
-            return self._count_stream_usage(request, model, blocks)
+        async def count(blocks: list[bytes], completed: bool) -> Usage:
+            if not completed:  # cut short: bill an estimate rather than load a vocabulary for it
+                return estimate_stream_usage(request, blocks)
+            # Exact counts need a vocabulary (a second to load, once): keep that off the event loop.
+            return await asyncio.to_thread(self._count_stream_usage, request, model, blocks)
 
         return MeteredStream(inner, settle, call.mark_first_byte, count)
 
@@ -93,24 +95,11 @@ class Gateway:
 
     def _count_stream_usage(self, request: ModelRequest, model: CatalogModel, blocks: list[bytes]) -> Usage:
         """Usage of a stream whose upstream reported none: count prompt and streamed text ourselves."""
-        text: list[str] = []
-        for block in blocks:
-            for _event, payload in iter_event_payloads(block):
-                try:
-                    chunk = orjson.loads(payload)
-                except orjson.JSONDecodeError:
-                    continue
-                for choice in chunk.get("choices") or ():
-                    delta = choice.get("delta") or {}
-                    text.append(str(delta.get("content") or choice.get("text") or ""))
-                    for tool_call in delta.get("tool_calls") or ():
-                        text.append(str((tool_call.get("function") or {}).get("arguments") or ""))
+        text = streamed_text(blocks)
         messages = request.body.get("messages")
         prompt = (
             self.tokens.count_messages(messages, model.upstream_model)
             if isinstance(messages, list)
             else self.tokens.count_text(str(request.body.get("prompt") or ""), model.upstream_model)
         )
-        return Usage(
-            input_tokens=prompt, output_tokens=self.tokens.count_text("".join(text), model.upstream_model)
-        )
+        return Usage(input_tokens=prompt, output_tokens=self.tokens.count_text(text, model.upstream_model))

@@ -9,7 +9,8 @@ from tollway.errors import TollwayError
 from tollway.types import ChatStream, Usage
 
 Settle = Callable[[Usage, int, str | None], Awaitable[None]]
-Fallback = Callable[[list[bytes]], Usage]
+# Usage of a stream that reported none: (the blocks seen, whether the stream completed) -> Usage.
+Fallback = Callable[[list[bytes], bool], Awaitable[Usage]]
 
 
 class MeteredStream:
@@ -58,6 +59,6 @@ class MeteredStream:
         if self._settled:
             return
         self._settled = True
-        usage = self._inner.usage or self._fallback(self._blocks)
+        usage = self._inner.usage or await self._fallback(self._blocks, status == 200)
         self._blocks = []
         await self._settle(usage, status, error_code)

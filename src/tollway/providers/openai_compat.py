@@ -19,7 +19,7 @@ import orjson
 from tollway.errors import UpstreamError
 from tollway.providers.base import Provider, ProviderConfig
 from tollway.providers.forwarding import forward_rules, forwarded
-from tollway.providers.sse import SseSplitter, iter_event_payloads
+from tollway.providers.sse import SseSplitter
 from tollway.providers.upstream_errors import TRANSPORT_ERRORS, error_from_status, transport_error
 from tollway.types import ChatStream, JsonResult, ModelRequest, Target, Usage
 
@@ -166,15 +166,33 @@ class OpenAIStream:
         )
 
     def _inspect(self, block: bytes) -> bytes:
-        if not any(marker in block for marker in _USAGE_MARKERS):
+        """Reads usage from the one event that carries it (found by a byte search, so the other events
+        of the block are never parsed) and drops that event if the caller did not ask for usage."""
+        found = _find_usage(block)
+        if found < 0:
             return block
-        kept: list[bytes] = []
-        for event, payload in iter_event_payloads(block):
+        previous = block.rfind(b"\n\n", 0, found)
+        begin = 0 if previous < 0 else previous + 2
+        end = block.find(b"\n\n", found)
+        end = len(block) if end < 0 else end + 2
+        event = block[begin:end]
+        payload = event[event.find(b"data:") + 5 :].strip()
+        try:
             chunk = orjson.loads(payload)
-            usage = chunk.get("usage") if isinstance(chunk, dict) else None
-            if usage:
-                self.usage = Usage.from_openai(usage)
-                if self._strip_usage and not chunk.get("choices"):
-                    continue
-            kept.append(event)
-        return b"".join(kept)
+        except orjson.JSONDecodeError:
+            return block
+        usage = chunk.get("usage") if isinstance(chunk, dict) else None
+        if not usage:
+            return block
+        self.usage = Usage.from_openai(usage)
+        if self._strip_usage and not chunk.get("choices"):
+            return block[:begin] + block[end:]
+        return block
+
+
+def _find_usage(block: bytes) -> int:
+    for marker in _USAGE_MARKERS:
+        found = block.find(marker)
+        if found >= 0:
+            return found
+    return -1

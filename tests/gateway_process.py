@@ -43,6 +43,9 @@ models:
   - id: upstream:text-embedding-3-small
     capabilities: [embeddings]
     pricing: {{input_per_mtok: 0.02}}
+  - id: upstream:dall-e-3
+    capabilities: [image_generation]
+    pricing: {{per_image: 0.04}}
   - id: upstream:gpt-3.5-turbo-instruct
     capabilities: [completions]
     pricing: {{input_per_mtok: 1.5, output_per_mtok: 2.0}}

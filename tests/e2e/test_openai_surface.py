@@ -343,3 +343,15 @@ def test_health_and_ready(gateway: GatewayProcess) -> None:
     health = httpx.get(gateway.url + "/health").json()
     assert health["status"] == "ok" and health["checks"]["database"] == "ok"
     assert httpx.get(gateway.url + "/ready").status_code == 200
+
+
+def test_image_generation_routes_to_a_configured_upstream(
+    gateway: GatewayProcess, client: openai.OpenAI
+) -> None:
+    raw = client.images.with_raw_response.generate(
+        model="upstream:dall-e-3", prompt="a lighthouse at dusk", n=2, response_format="b64_json"
+    )
+    images = raw.parse()
+    assert len(images.data or []) == 2 and base64.b64decode(images.data[0].b64_json or "")[:4] == b"\x89PNG"
+    assert raw.headers["x-tollway-backend"] == "upstream"
+    assert float(raw.headers["x-tollway-cost"]) == pytest.approx(0.08)  # 2 images at $0.04

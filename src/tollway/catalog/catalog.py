@@ -27,15 +27,22 @@ class CatalogModel:
     limits: Limits = Limits()
     description: str | None = None
     listed: bool = True  # False for names reached through a prefix or provider:model but not configured
+    _target: Target | None = field(default=None, compare=False, repr=False)
 
-    def target(self) -> Target:
-        return Target(
+    def __post_init__(self) -> None:
+        # Built once: the target is handed out on every call.
+        target = Target(
             model_id=self.id,
             provider=self.provider,
             upstream_model=self.upstream_model,
             pricing=self.pricing,
             context_window=self.context_window,
         )
+        object.__setattr__(self, "_target", target)
+
+    def target(self) -> Target:
+        assert self._target is not None
+        return self._target
 
     def supports(self, operation: Operation) -> bool:
         return not self.listed or operation.value in self.capabilities

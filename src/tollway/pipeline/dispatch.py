@@ -18,6 +18,8 @@ _UNARY: dict[Operation, Callable[[Provider], Callable[[ModelRequest, Target], Aw
     Operation.RERANK: lambda p: p.rerank,
     Operation.MODERATION: lambda p: p.moderation,
     Operation.TRANSCRIPTION: lambda p: p.transcription,
+    Operation.TRANSLATION: lambda p: p.translation,
+    Operation.IMAGE_GENERATION: lambda p: p.image_generation,
     Operation.SPEECH: lambda p: p.speech,
     Operation.UPSCALE: lambda p: p.upscale,
 }

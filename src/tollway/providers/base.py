@@ -66,6 +66,12 @@ class Provider:
     async def transcription(self, request: ModelRequest, target: Target) -> JsonResult | BinaryResult:
         raise self._unsupported(Operation.TRANSCRIPTION)
 
+    async def translation(self, request: ModelRequest, target: Target) -> JsonResult | BinaryResult:
+        raise self._unsupported(Operation.TRANSLATION)
+
+    async def image_generation(self, request: ModelRequest, target: Target) -> JsonResult:
+        raise self._unsupported(Operation.IMAGE_GENERATION)
+
     async def speech(self, request: ModelRequest, target: Target) -> BinaryResult:
         raise self._unsupported(Operation.SPEECH)
 

@@ -21,7 +21,7 @@ from tollway.providers.base import Provider, ProviderConfig
 from tollway.providers.forwarding import forward_rules, forwarded
 from tollway.providers.sse import SseSplitter
 from tollway.providers.upstream_errors import TRANSPORT_ERRORS, error_from_status, transport_error
-from tollway.types import ChatStream, JsonResult, ModelRequest, Target, Usage
+from tollway.types import BinaryResult, ChatStream, JsonResult, ModelRequest, Target, Usage
 
 _USAGE_MARKERS = (b'"usage":{', b'"usage": {')
 
@@ -62,6 +62,23 @@ class OpenAICompatProvider(Provider):
     async def moderation(self, request: ModelRequest, target: Target) -> JsonResult:
         return await self._post_json("/moderations", request, target)
 
+    async def image_generation(self, request: ModelRequest, target: Target) -> JsonResult:
+        result = await self._post_json("/images/generations", request, target)
+        result.usage.images = len(result.json().get("data") or ())
+        return result
+
+    async def speech(self, request: ModelRequest, target: Target) -> BinaryResult:
+        payload = self._outgoing(request, target)
+        body, content_type = await self._post_raw("/audio/speech", payload, self._headers_for(request))
+        characters = len(str(request.body.get("input") or ""))
+        return BinaryResult(content=body, content_type=content_type, usage=Usage(characters=characters))
+
+    async def transcription(self, request: ModelRequest, target: Target) -> JsonResult | BinaryResult:
+        return await self._post_form("/audio/transcriptions", request, target)
+
+    async def translation(self, request: ModelRequest, target: Target) -> JsonResult | BinaryResult:
+        return await self._post_form("/audio/translations", request, target)
+
     async def list_models(self) -> list[dict[str, Any]]:
         try:
             async with self._session.get(
@@ -101,6 +118,35 @@ class OpenAICompatProvider(Provider):
         except orjson.JSONDecodeError as exc:
             raise UpstreamError(f"Backend '{self.name}' returned invalid JSON.", backend=self.name) from exc
         return JsonResult(usage=Usage.from_openai(data.get("usage")), data=data, raw=body)
+
+    async def _post_form(self, path: str, request: ModelRequest, target: Target) -> JsonResult | BinaryResult:
+        """Multipart uploads (audio): the caller's fields with the upstream's model name, and the files."""
+        form = aiohttp.FormData()
+        for name, value in {**request.body, "model": target.upstream_model}.items():
+            for item in value if isinstance(value, list) else [value]:
+                form.add_field(f"{name}[]" if isinstance(value, list) else name, str(item))
+        for name, upload in request.files.items():
+            form.add_field(name, upload.data, filename=upload.filename, content_type=upload.content_type)
+        headers = {k: v for k, v in self._headers_for(request).items() if k.lower() != "content-type"}
+        body, content_type = await self._post_raw(path, form, headers)
+        usage = Usage()
+        if content_type.startswith("application/json"):
+            data = orjson.loads(body)
+            usage.audio_seconds = float((data.get("usage") or {}).get("seconds") or data.get("duration") or 0)
+            return JsonResult(usage=usage, data=data, raw=body)
+        return BinaryResult(content=body, content_type=content_type, usage=usage)
+
+    async def _post_raw(self, path: str, payload: Any, headers: dict[str, str]) -> tuple[bytes, str]:
+        try:
+            async with self._session.post(
+                self._base + path, data=payload, headers=headers, timeout=self._timeout
+            ) as resp:
+                body = await resp.read()
+                if resp.status >= 400:
+                    raise error_from_status(self.name, resp.status, body, resp.headers)
+                return body, resp.headers.get("Content-Type", "application/octet-stream")
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(self.name, exc) from exc
 
     async def _post_stream(self, path: str, request: ModelRequest, target: Target) -> ChatStream:
         options = request.body.get("stream_options")

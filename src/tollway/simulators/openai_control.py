@@ -21,6 +21,7 @@ DEFAULT_MODELS = (
     "text-embedding-3-small",
     "text-embedding-3-large",
     "gpt-3.5-turbo-instruct",
+    "dall-e-3",
 )
 FAIL_MODES = ("close", "error-event")
 CONTROL_HEADERS = (

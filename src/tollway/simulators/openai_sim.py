@@ -29,6 +29,7 @@ from tollway.simulators.openai_control import (
     read_controls,
 )
 from tollway.simulators.openai_embeddings import embeddings_response
+from tollway.simulators.openai_images import images_response, validate_images
 from tollway.simulators.openai_legacy import completion_events, completion_response, plan_completion
 
 Body = dict[str, Any]
@@ -50,9 +51,11 @@ _NOT_LEGACY = (
 
 
 def model_kind(model: str) -> str:
-    """``chat``, ``completion`` or ``embedding``, judged from the id as OpenAI's families are named."""
+    """``chat``, ``completion``, ``embedding`` or ``image``, judged from the id as OpenAI names them."""
     if "embedding" in model:
         return "embedding"
+    if model.startswith(("dall-e", "gpt-image")):
+        return "image"
     if "instruct" in model or model in ("davinci-002", "babbage-002"):
         return "completion"
     return "chat"
@@ -182,7 +185,8 @@ class OpenAISim:
             raise err.SimError(404, _NOT_CHAT, param="model")
         if kind == "completion":
             raise err.SimError(404, _NOT_LEGACY, param="model")
-        raise err.SimError(404, f"The model `{model}` does not support embeddings.", param="model")
+        what = "image generation" if kind == "image" else "embeddings"
+        raise err.SimError(404, f"The model `{model}` does not support {what}.", param="model")
 
     # ---- streaming ---------------------------------------------------------------------------------
 
@@ -275,6 +279,12 @@ class OpenAISim:
         self.require_model(model, "embedding")
         return json_response(embeddings_response(body))
 
+    async def image_generations(
+        self, request: web.Request, body: Body, controls: Controls
+    ) -> web.StreamResponse:
+        self.require_model(validate_images(body), "image")
+        return json_response(images_response(body))
+
     async def list_models(self, request: web.Request, body: Body, controls: Controls) -> web.StreamResponse:
         return json_response({"object": "list", "data": [_model(m) for m in self.options.models]})
 
@@ -352,6 +362,7 @@ def create_openai_sim_app(options: SimOptions | None = None) -> web.Application:
     app.router.add_post("/v1/chat/completions", sim.endpoint(sim.chat_completions))
     app.router.add_post("/v1/completions", sim.endpoint(sim.completions))
     app.router.add_post("/v1/embeddings", sim.endpoint(sim.embeddings))
+    app.router.add_post("/v1/images/generations", sim.endpoint(sim.image_generations))
     app.router.add_get("/_sim/requests", sim.recorded)
     app.router.add_delete("/_sim/requests", sim.clear_recorded)
     app.router.add_get("/_sim/stats", sim.stats_view)

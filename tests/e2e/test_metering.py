@@ -3,8 +3,6 @@ PostgreSQL + Redis), driven over HTTP. Limits and credits must be exact, and the
 
 from __future__ import annotations
 
-import asyncio
-import secrets
 import signal
 import time
 from collections.abc import Iterator
@@ -12,17 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
 import httpx
 import openai
 import pytest
-import redis
 
 from tests.gateway_process import GatewayProcess, openai_config, start_gateway
+from tests.scaleout import scaleout_backing
 from tollway.simulators.runner import SimulatorThread
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
-REDIS_DB = 7
 FIXED_MODEL = """
   - id: upstream:fixed-price
     upstream_model: gpt-4o-mini
@@ -41,29 +36,12 @@ def _insert_model(config: str) -> str:
 
 @pytest.fixture(scope="module")
 def scaleout_env() -> Iterator[dict[str, str]]:
-    name = f"tw_e2e_{secrets.token_hex(4)}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(PG_ADMIN)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f"CREATE DATABASE {name}"))
-    prefix = f"{name}:"  # a prefix of our own: other runs may share this Redis
-    yield {
-        "TOLLWAY_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
-        "TOLLWAY_REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
-        "TOLLWAY_REDIS_PREFIX": prefix,
-        # Short, so the test can watch a dead replica's holds come back and its records be taken over.
-        "TOLLWAY_MAX_CALL_SECONDS": str(HOLD_SECONDS),
-        "TOLLWAY_LEDGER_RECLAIM_SECONDS": "1",
-    }
-    client = redis.Redis(db=REDIS_DB)
-    for stale in client.scan_iter(f"{prefix}*"):
-        client.delete(stale)
-    asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    # Short holds and reclaims, so the test can watch a dead replica's holds come back and its records
+    # be taken over.
+    with scaleout_backing(
+        TOLLWAY_MAX_CALL_SECONDS=str(HOLD_SECONDS), TOLLWAY_LEDGER_RECLAIM_SECONDS="1"
+    ) as env:
+        yield env
 
 
 def _chat(gateway_url: str, key: str, model: str = "upstream:fixed-price", stream: bool = False) -> int:

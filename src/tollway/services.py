@@ -17,6 +17,7 @@ from tollway.catalog import Catalog, CatalogModel
 from tollway.catalog.build import build_catalog
 from tollway.catalog.tokens import TokenCounter
 from tollway.metering import Meter
+from tollway.observability import Metrics
 from tollway.pipeline import Gateway
 from tollway.pipeline.auth import KeyAuthenticator
 from tollway.providers.base import Provider, ProviderConfig
@@ -42,6 +43,7 @@ class Services:
     meter: Meter | None
     redis: Redis | None
     tokens: TokenCounter
+    metrics: Metrics
     gateway: Gateway
     closing: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -86,6 +88,7 @@ async def build_services(settings: Settings) -> Services:
     redis = _redis(settings.redis_url) if settings.redis_url else None
     meter = _create_meter(settings, sessions, redis)
     tokens = TokenCounter()
+    metrics = Metrics()
     services = Services(
         settings=settings,
         config=config,
@@ -99,7 +102,8 @@ async def build_services(settings: Settings) -> Services:
         meter=meter,
         redis=redis,
         tokens=tokens,
-        gateway=Gateway(catalog, providers, meter, tokens),
+        metrics=metrics,
+        gateway=Gateway(catalog, providers, meter, tokens, metrics),
     )
     await _start(services)
     return services

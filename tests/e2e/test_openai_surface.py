@@ -355,3 +355,15 @@ def test_image_generation_routes_to_a_configured_upstream(
     assert len(images.data or []) == 2 and base64.b64decode(images.data[0].b64_json or "")[:4] == b"\x89PNG"
     assert raw.headers["x-tollway-backend"] == "upstream"
     assert float(raw.headers["x-tollway-cost"]) == pytest.approx(0.08)  # 2 images at $0.04
+
+
+def test_prometheus_metrics_count_calls(gateway: GatewayProcess, client: openai.OpenAI) -> None:
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "count me"}])
+    text = httpx.get(gateway.url + "/metrics").text
+    line = next(
+        row
+        for row in text.splitlines()
+        if row.startswith("tollway_calls_total{") and 'status="200"' in row and 'operation="chat"' in row
+    )
+    assert float(line.rsplit(" ", 1)[1]) >= 1
+    assert "tollway_call_duration_seconds_bucket" in text and "tollway_tokens_total" in text

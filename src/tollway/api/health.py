@@ -1,10 +1,11 @@
-"""GET /health (database and Redis status), GET /ready (accepting traffic)."""
+"""GET /health (database and Redis status), GET /ready (accepting traffic), GET /metrics (Prometheus)."""
 
 from __future__ import annotations
 
 import asyncio
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from tollway import __version__
@@ -45,3 +46,8 @@ async def _check_redis(request: web.Request) -> str:
     except Exception as exc:
         return f"error: {type(exc).__name__}"
     return "ok"
+
+
+async def metrics(request: web.Request) -> web.StreamResponse:
+    body = generate_latest(services(request).metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -16,6 +16,7 @@ def add_routes(app: web.Application) -> None:
         [
             web.get("/health", health.health),
             web.get("/ready", health.ready),
+            web.get("/metrics", health.metrics),
             # OpenAI-compatible surface
             web.get("/v1/models", models.list_models),
             web.get("/v1/models/{model:.+}", models.get_model),

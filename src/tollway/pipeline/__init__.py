@@ -15,6 +15,7 @@ from tollway.catalog import Catalog, CatalogModel
 from tollway.catalog.tokens import TokenCounter
 from tollway.errors import TollwayError
 from tollway.metering import Meter
+from tollway.observability import Metrics
 from tollway.pipeline.auth import require_scope
 from tollway.pipeline.call import Call
 from tollway.pipeline.dispatch import Result, dispatch, dispatch_stream, provider_for
@@ -30,11 +31,16 @@ __all__ = ["Call", "Gateway", "MeteredStream"]
 
 class Gateway:
     def __init__(
-        self, catalog: Catalog, providers: Mapping[str, Provider], meter: Meter | None, tokens: TokenCounter
+        self,
+        catalog: Catalog,
+        providers: Mapping[str, Provider],
+        meter: Meter | None,
+        tokens: TokenCounter,
+        metrics: Metrics | None = None,
     ):
         self.catalog = catalog
         self.providers = dict(providers)
-        self.metering = Metering(meter)
+        self.metering = Metering(meter, metrics)
         self.tokens = tokens
 
     async def run(self, call: Call, request: ModelRequest) -> Result:

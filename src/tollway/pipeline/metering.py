@@ -13,6 +13,7 @@ from tollway.catalog import CatalogModel
 from tollway.catalog.tokens import estimate_tokens
 from tollway.errors import TollwayError
 from tollway.metering import Admission, Meter, compute_cost, worst_case_cost
+from tollway.observability import Metrics
 from tollway.pipeline.call import Call
 from tollway.types import CallRecord, ModelRequest, Usage
 
@@ -37,8 +38,9 @@ def _int(value: object, default: int) -> int:
 
 
 class Metering:
-    def __init__(self, meter: Meter | None):
+    def __init__(self, meter: Meter | None, metrics: Metrics | None = None):
         self.meter = meter
+        self.metrics = metrics
 
     async def admit(self, call: Call, model: CatalogModel, request: ModelRequest) -> None:
         if self.meter is None:
@@ -75,6 +77,17 @@ class Metering:
         if call.target is not None:
             call.cost = compute_cost(usage, call.target.pricing)
         call.headers["x-tollway-cost"] = format_cost(call.cost)
+        if self.metrics is not None:
+            self.metrics.observe(
+                surface=call.surface.value,
+                operation=call.operation.value,
+                backend=call.target.provider if call.target else None,
+                status=status,
+                seconds=call.elapsed_ms() / 1000.0,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cost=call.cost,
+            )
         if self.meter is None:
             return
         record = self.record(call, usage, status, error_code)

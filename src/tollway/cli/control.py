@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 import orjson
@@ -74,6 +75,18 @@ def _parse_expiry(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _parse_money(value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        amount = Decimal(value)
+    except InvalidOperation as exc:
+        raise fail(f"--spend-cap must be a number of dollars, e.g. 50 or 12.5 (got {value!r})") from exc
+    if not amount.is_finite() or amount < 0:
+        raise fail("--spend-cap must be zero or more dollars")
+    return amount
+
+
 @keys.command("create")
 def create_key(
     project: Annotated[str, typer.Option(help="Project name or id.")],
@@ -88,10 +101,12 @@ def create_key(
     rpm: Annotated[int | None, typer.Option(help="Requests per minute.")] = None,
     tpm: Annotated[int | None, typer.Option(help="Tokens per minute.")] = None,
     max_concurrency: Annotated[int | None, typer.Option(help="Concurrent calls.")] = None,
+    spend_cap: Annotated[str | None, typer.Option(help="Most this key may spend in total (dollars).")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print JSON (the key is in the 'key' field).")] = False,
 ) -> None:
     """Create an API key. The key is printed once; only its hash is stored."""
     expires_at = _parse_expiry(expires)
+    cap = _parse_money(spend_cap)
     record, key = with_control(
         lambda store: store.create_key(
             KeySpec(
@@ -101,6 +116,7 @@ def create_key(
                 models=tuple(model) if model else None,
                 expires_at=expires_at,
                 limits=LimitValues(rpm, tpm, max_concurrency),
+                spend_cap=cap,
             )
         )
     )

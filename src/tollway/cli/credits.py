@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import aiohttp
 import typer
 
+from tollway.api.admin.common import money
 from tollway.cli.common import fail, with_control
 from tollway.server import running_server_pid
 from tollway.settings import Settings
@@ -55,7 +56,7 @@ def grant(
         refreshed = await store.find_project(found.id)
         return Decimal(refreshed.credited - refreshed.spent)
 
-    typer.echo(f"{project}: balance {with_control(direct)}")
+    typer.echo(f"{project}: balance {money(with_control(direct))}")
 
 
 @credits.command("show")
@@ -67,7 +68,7 @@ def show(project: Annotated[str, typer.Argument(help="Project name or id.")]) ->
         typer.echo(f"{body['name']}: balance {body['balance']}, spent {body['spent']}")
         return
     found = with_control(lambda store: store.find_project(project))
-    typer.echo(f"{found.name}: balance {found.credited - found.spent}, spent {found.spent}")
+    typer.echo(f"{found.name}: balance {money(found.credited - found.spent)}, spent {money(found.spent)}")
 
 
 def _api(settings: Settings, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any
 
+import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from tollway.cli.common import fail, with_control
+
+GROUPED_COLUMNS = ["requests", "input_tokens", "output_tokens", "cost", "errors", "avg_latency_ms"]
+ROW_COLUMNS = [
+    "created_at",
+    "request_id",
+    "model_served",
+    "status",
+    "input_tokens",
+    "output_tokens",
+    "cost",
+    "latency_ms",
+]
 
 
 def usage(
@@ -21,6 +36,7 @@ def usage(
         str | None, typer.Option(help="model, key or day; default: one row per call.")
     ] = None,
     limit: Annotated[int, typer.Option(help="Rows, when not grouped.")] = 50,
+    json: Annotated[bool, typer.Option("--json", help="Print JSON with every column.")] = False,
 ) -> None:
     """Show usage and cost from the ledger."""
     from tollway.metering.queries import usage_grouped, usage_rows
@@ -38,11 +54,25 @@ def usage(
             return list(await usage_rows(session, limit=limit, **filters))
 
     rows = with_control(query)
+    if json:
+        typer.echo(orjson.dumps(rows, default=str).decode())
+        return
     if not rows:
         typer.echo("no usage in that window")
         return
-    columns = list(rows[0].keys())
+    columns = [group_by, *GROUPED_COLUMNS] if group_by else ROW_COLUMNS
     table = Table(*columns)
     for row in rows:
-        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
-    Console().print(table)
+        table.add_row(*(_cell(row.get(column)) for column in columns))
+    # Wide enough for the table when output is not a terminal (piped to a file or another command).
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)

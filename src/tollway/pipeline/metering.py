@@ -15,7 +15,7 @@ from tollway.errors import TollwayError
 from tollway.metering import Admission, Meter, compute_cost, worst_case_cost
 from tollway.observability import Metrics
 from tollway.pipeline.call import Call
-from tollway.types import CallRecord, ModelRequest, Usage
+from tollway.types import CallRecord, ModelRequest, Principal, Usage
 
 DEFAULT_MAX_OUTPUT = 4096
 
@@ -59,7 +59,7 @@ class Metering:
             project_limits=principal.project_limits,
             model_limits=model.limits,
             tokens=prompt + output,
-            max_cost=worst_case_cost(prompt, output, model.pricing),
+            max_cost=_max_cost(principal, prompt, output, model),
             credit_enforced=principal.credit_enforced,
             spend_cap=principal.spend_cap,
         )
@@ -117,6 +117,16 @@ class Metering:
             error_code=error_code,
             streamed=call.streamed,
         )
+
+
+def _max_cost(principal: Principal, prompt: int, output: int, model: CatalogModel) -> Decimal:
+    """The credit to hold: only worth computing when a balance or a spend cap can refuse the call."""
+    if not principal.credit_enforced and principal.spend_cap is None:
+        return _NOTHING
+    return worst_case_cost(prompt, output, model.pricing)
+
+
+_NOTHING = Decimal(0)
 
 
 def _produces_tokens(call: Call) -> bool:

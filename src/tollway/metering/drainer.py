@@ -123,15 +123,11 @@ class LedgerDrainer:
     async def _write(self, entries: list[Entry]) -> int:
         if not entries:
             return 0
-        rows = []
-        for entry_id, fields in entries:
-            if not fields:  # deleted while pending: nothing left to write
-                continue
-            try:
-                rows.append(ledger.row_from_bytes(fields.get(b"r") or fields["r"]))
-            except Exception as exc:  # unreadable: drop it rather than block the stream forever
-                log.error("ledger_entry_unreadable", extra={"entry": _id(entry_id)}, exc_info=exc)
-        await ledger.write_rows(self._session_factory, rows)
+        # Fields pass through as bytes: on PostgreSQL the rows reach the database undecoded.
+        # {} is an entry deleted while pending; an entry without a row is dropped, not retried forever
+        found = (fields.get(b"r") or fields.get("r") for _, fields in entries if fields)
+        blobs = [blob.encode() if isinstance(blob, str) else blob for blob in found if blob]
+        await ledger.write_json_rows(self._session_factory, blobs)
         ids = [entry_id for entry_id, _ in entries]
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xack(self.stream, self.group, *ids)

@@ -5,7 +5,7 @@ ledger rows add their costs to `Project.spent` (only the rows actually inserted:
 `ON CONFLICT (request_id) DO NOTHING ... RETURNING`, so replaying a batch never counts twice), and a
 credit entry adds to `Project.credited`. A durable balance is therefore `credited - spent`, one row read.
 Money columns are integers of 1e-10 dollars (`store.models.Money`), so the SQL additions and sums are
-exact on SQLite and PostgreSQL alike.
+exact on SQLite and PostgreSQL alike. The hot inserts skip SQLAlchemy's per-row work (`bulk`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import contextlib
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tollway.errors import NotFound
+from tollway.metering import bulk
 from tollway.store.models import CreditEntry, Project, UsageRow
 from tollway.types import CallRecord
 
@@ -71,11 +72,63 @@ def row_to_bytes(row: Row) -> bytes:
     return orjson.dumps({**row, "cost": str(row["cost"]), "created_at": row["created_at"].isoformat()})
 
 
+def record_to_bytes(record: CallRecord) -> bytes:
+    """`row_to_bytes(record_to_row(record))` in one step (one dict, not two): this runs on every
+    settle of the scale-out meter."""
+    usage = record.usage
+    started = record.started_at
+    if started.tzinfo is not UTC:  # the pipeline's times are UTC already: skip the conversion
+        started = started.replace(tzinfo=UTC) if started.tzinfo is None else started.astimezone(UTC)
+    return orjson.dumps(
+        {
+            "request_id": record.request_id,
+            "created_at": started.isoformat(),
+            "project_id": record.project_id,
+            "key_id": record.key_id,
+            "surface": record.surface,
+            "operation": record.operation,
+            "model_requested": record.model_requested,
+            "model_served": record.model_served,
+            "backend": record.backend,
+            "input_tokens": usage.input_tokens,
+            "cached_input_tokens": usage.cached_input_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
+            "output_tokens": usage.output_tokens,
+            "images": usage.images,
+            "audio_seconds": usage.audio_seconds,
+            "characters": usage.characters,
+            "cost": str(record.cost),
+            "latency_ms": record.latency_ms,
+            "ttfb_ms": record.ttfb_ms,
+            "status": record.status,
+            "error_code": record.error_code,
+            "streamed": record.streamed,
+        }
+    )
+
+
 def row_from_bytes(data: bytes) -> Row:
     row: Row = orjson.loads(data)
     row["cost"] = Decimal(row["cost"])
     row["created_at"] = datetime.fromisoformat(row["created_at"])
     return row
+
+
+async def write_records(session_factory: SessionFactory, records: list[CallRecord]) -> int:
+    """`write_rows` for finished calls. On SQLite the rows go in through the bulk fast path (`bulk`),
+    which only works when every row is new; a batch with an existing request id (a replay) is rolled
+    back and redone on the exact path."""
+    unique = list({record.request_id: record for record in records}.values())
+    if not unique:
+        return 0
+    if _factory_dialect(session_factory) == "sqlite":
+        try:
+            async with session_factory() as session, session.begin():
+                await bulk.sqlite_insert(session, [bulk.sqlite_tuple(record) for record in unique])
+                return len(unique)
+        except bulk.Conflict:
+            pass
+    return await write_rows(session_factory, [record_to_row(record) for record in unique])
 
 
 async def write_rows(session_factory: SessionFactory, rows: list[Row]) -> int:
@@ -85,20 +138,53 @@ async def write_rows(session_factory: SessionFactory, rows: list[Row]) -> int:
     if not unique:
         return 0
     async with session_factory() as session, session.begin():
-        inserted = set(await _insert_new(session, unique))
-        spent: dict[str, Decimal] = defaultdict(Decimal)
-        for row in unique:
-            if row["request_id"] in inserted and row["project_id"] and row["cost"]:
-                spent[row["project_id"]] += row["cost"]
-        for project_id, amount in sorted(spent.items()):  # one lock order: no deadlocks between replicas
-            await _add_to_total(session, project_id, "spent", amount)
-        return len(inserted)
+        new: list[tuple[str | None, Decimal]]
+        if _dialect(session) == "postgresql":
+            new = await bulk.postgres_insert(session, bulk.rows_json(unique))
+        else:
+            inserted = set(await _insert_new(session, unique))
+            new = [(row["project_id"], row["cost"]) for row in unique if row["request_id"] in inserted]
+        await _add_spent(session, new)
+        return len(new)
+
+
+async def write_json_rows(session_factory: SessionFactory, blobs: list[bytes]) -> int:
+    """`write_rows` for rows as the stream carries them (`row_to_bytes`). On PostgreSQL they go to the
+    database undecoded; elsewhere, or if that batch fails (an unreadable row), row by row, dropping
+    (and logging) the rows that cannot be read rather than blocking the stream forever."""
+    if not blobs:
+        return 0
+    if _factory_dialect(session_factory) == "postgresql":
+        try:
+            async with session_factory() as session, session.begin():
+                new = await bulk.postgres_insert(session, b"[" + b",".join(blobs) + b"]")
+                await _add_spent(session, new)
+                return len(new)
+        except Exception as exc:
+            log.warning("ledger_bulk_write_failed", exc_info=exc)
+    rows = []
+    for blob in blobs:
+        try:
+            rows.append(row_from_bytes(blob))
+        except Exception as exc:
+            log.error("ledger_entry_unreadable", extra={"row": blob[:200]}, exc_info=exc)
+    return await write_rows(session_factory, rows)
+
+
+async def _add_spent(session: AsyncSession, costs: Iterable[tuple[str | None, Decimal]]) -> None:
+    spent: dict[str, Decimal] = defaultdict(Decimal)
+    for project_id, cost in costs:
+        if project_id and cost:
+            spent[project_id] += cost
+    for project_id, amount in sorted(spent.items()):  # one lock order: no deadlocks between replicas
+        await _add_to_total(session, project_id, "spent", amount)
 
 
 async def _insert_new(session: AsyncSession, rows: list[Row]) -> list[str]:
-    """Inserts the rows whose request id is new; returns those ids. The Core table and a list of
-    parameter sets (SQLAlchemy's "insertmanyvalues", pages of 1,000) cost ~17 µs a row on SQLite; the
-    ORM entity with `.values(rows)` cost 400."""
+    """Inserts the rows whose request id is new; returns those ids: the exact, general path (SQLite
+    replays; PostgreSQL uses `bulk.postgres_insert`). The Core table and a list of parameter sets
+    (SQLAlchemy's "insertmanyvalues") cost ~17-33 µs a row on SQLite; the ORM entity with
+    `.values(rows)` cost 400."""
     insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
     table = cast(Table, UsageRow.__table__)
     statement = (
@@ -111,9 +197,10 @@ async def _add_to_total(session: AsyncSession, project_id: str, column: str, amo
     """Adds `amount` to `projects.<column>` in SQL (exact: money columns are integer units on both
     databases, and concurrent replicas cannot lose an update); False when the project does not exist."""
     target = getattr(Project, column)
-    result = await session.execute(
-        update(Project).where(Project.id == project_id).values({column: target + amount})
-    )
+    statement = update(Project).where(Project.id == project_id).values({column: target + amount})
+    # No ORM session synchronisation: these sessions hold no Project objects, and evaluating the
+    # statement against the identity map costs ~40 µs of CPU per UPDATE (~250 µs without it).
+    result = await session.execute(statement.execution_options(synchronize_session=False))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -167,6 +254,11 @@ def cost_sum() -> ColumnElement[Decimal]:
 
 def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
+
+
+def _factory_dialect(session_factory: SessionFactory) -> str | None:
+    bind = session_factory.kw.get("bind")
+    return None if bind is None else str(bind.dialect.name)
 
 
 def _now() -> datetime:
@@ -223,7 +315,7 @@ class BatchWriter:
         async with self._lock:
             batch, self._pending = self._pending, []
             try:
-                await write_rows(self._session_factory, [record_to_row(r) for r in batch])
+                await write_records(self._session_factory, batch)
             except BaseException:
                 self._pending[:0] = batch  # keep order; retried at the next tick
                 raise

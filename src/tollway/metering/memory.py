@@ -142,16 +142,31 @@ class MemoryMeter:
     async def admit(self, admission: Admission) -> Ticket:
         now = self._clock()
         scopes = self._limited_scopes(admission)
-        for scope, _ in scopes:
+        wait = 0.0
+        for scope, limits in scopes:  # a plain loop: max() over a generator costs a frame per scope
             scope.prune(now)
-        wait = max((scope.wait_for(limits, admission.tokens, now) for scope, limits in scopes), default=0.0)
+            scope_wait = scope.wait_for(limits, admission.tokens, now)
+            if scope_wait > wait:
+                wait = scope_wait
         if wait > 0:
             headers = rate_headers(*self._snapshot(scopes, now))
             raise RateLimited("Rate limit reached; retry later.", retry_after=wait, headers=headers)
         account, key = self._check_money(admission)
         ticket = MemoryTicket(admission)
-        for scope, limits in scopes:
-            self._take(ticket, scope, limits, admission.tokens, now)
+        taken = ticket.taken
+        tokens = admission.tokens
+        for scope, limits in scopes:  # take from every scope (inline: a call per scope costs more)
+            if limits.rpm is not None:
+                scope.times.append(now)
+            entry = None
+            if limits.tpm is not None:
+                entry = _TokenEntry(now, tokens)
+                scope.entries.append(entry)
+                scope.token_sum += tokens
+            slot = limits.max_concurrency is not None
+            if slot:
+                scope.active += 1
+            taken.append((scope, entry, slot))
         ticket.requests, ticket.tokens = self._snapshot(scopes, now)
         if admission.credit_enforced and admission.max_cost:
             ticket.credit_hold = admission.max_cost
@@ -183,20 +198,6 @@ class MemoryMeter:
         if admission.spend_cap is not None and key.used + admission.max_cost > admission.spend_cap:
             raise InsufficientCredit("This API key has reached its spend cap.")
         return account, key
-
-    @staticmethod
-    def _take(ticket: MemoryTicket, scope: _Scope, limits: Limits, tokens: int, now: float) -> None:
-        if limits.rpm is not None:
-            scope.times.append(now)
-        entry = None
-        if limits.tpm is not None:
-            entry = _TokenEntry(now, tokens)
-            scope.entries.append(entry)
-            scope.token_sum += tokens
-        slot = limits.max_concurrency is not None
-        if slot:
-            scope.active += 1
-        ticket.taken.append((scope, entry, slot))
 
     @staticmethod
     def _snapshot(
@@ -234,13 +235,13 @@ class MemoryMeter:
                 scope.token_sum += actual - entry.tokens
                 entry.tokens = actual
         admission = ticket.admission
-        record.cost = _quantized(record.cost)
+        record.cost = cost = _quantized(record.cost)
         record.project_id = record.project_id or admission.project_id
         record.key_id = record.key_id or admission.key_id
-        self._account(admission.project_id).available += ticket.credit_hold - record.cost
+        self._account(admission.project_id).available += ticket.credit_hold - cost
         key = self._key(admission.key_id)
-        key.spent += record.cost
-        key.used += record.cost - ticket.cap_hold
+        key.spent += cost
+        key.used += cost - ticket.cap_hold
         self._writer.append(record)
 
     async def record(self, record: CallRecord) -> None:

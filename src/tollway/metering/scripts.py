@@ -1,5 +1,8 @@
 """Calling the Lua scripts: EVALSHA in one round trip, loading the script only when Redis lacks it, and
-a batcher that sends queued calls together in one pipeline, off the caller's path."""
+a batcher that sends queued calls together in one pipeline, off the caller's path.
+
+With a `RespClient` (metering/resp.py) the calls travel over it, auto-pipelined; without one (TLS, a
+credential provider) over redis-py, as before."""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
+from tollway.metering.resp import RespClient
+
 log = logging.getLogger("tollway.metering.redis")
 
 Call = tuple[list[str], list[Any]]  # KEYS, ARGV
@@ -20,31 +25,48 @@ Call = tuple[list[str], list[Any]]  # KEYS, ARGV
 class Script:
     """One Lua script, called by its SHA1 (no SCRIPT EXISTS round trip, unlike redis-py pipelines)."""
 
-    def __init__(self, redis: Redis, source: str):
+    def __init__(self, redis: Redis, source: str, fast: RespClient | None = None):
         self.redis = redis
+        self.fast = fast
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
     async def __call__(self, keys: list[str], args: list[Any]) -> Any:
+        fast = self.fast
+        if fast is None:
+            try:
+                return await self.redis.evalsha(self.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                await self.load()
+                return await self.redis.evalsha(self.sha, len(keys), *keys, *args)
         try:
-            return await self.redis.evalsha(self.sha, len(keys), *keys, *args)
-        except NoScriptError:
+            return await fast.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+        except NoScriptError:  # a restarted or flushed Redis: load it once, then go on by SHA
             await self.load()
-            return await self.redis.evalsha(self.sha, len(keys), *keys, *args)
+            return await fast.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+
+    def command(self, keys: list[str], args: list[Any]) -> tuple[Any, ...]:
+        return ("EVALSHA", self.sha, len(keys), *keys, *args)
 
     async def load(self) -> None:
-        await self.redis.script_load(self.source)
+        if self.fast is None:
+            await self.redis.script_load(self.source)
+        else:
+            await self.fast.execute("SCRIPT", "LOAD", self.source)
 
 
 class Batcher:
     """Queues calls of one script and sends them in one pipeline as soon as the loop is free.
 
     While a pipeline is in flight new calls wait for the next one, so under load a round trip carries
-    many calls, and at rest a call goes out at once. A failed pipeline is retried with back-off: the
-    script itself must make a repeated call harmless (the settle script keeps a `done:` marker)."""
+    many calls. With `linger` (and a `RespClient`), a pipeline waits up to that long for another
+    command to leave with it (under load: the next admit), so it costs no `send` of its own. A failed
+    pipeline is retried with back-off: the script itself must make a repeated call harmless (the
+    settle script keeps a `done:` marker)."""
 
-    def __init__(self, script: Script, *, retry_delay: float = 0.05):
+    def __init__(self, script: Script, *, retry_delay: float = 0.05, linger: float = 0.0):
         self._script = script
+        self._linger = linger
         self._queue: list[Call] = []
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -80,40 +102,48 @@ class Batcher:
         self._queue = []
 
     async def flush(self) -> None:
-        """Sends everything queued so far, waiting for a pipeline already in flight first."""
+        """Sends everything queued so far now, waiting for a pipeline already in flight first."""
+        await self._drain(0.0)
+
+    async def _drain(self, linger: float) -> None:
         async with self._lock:
             while self._queue:
                 batch, self._queue = self._queue, []
-                await self._send(batch)
+                await self._send(batch, linger)
 
     async def _run(self) -> None:
         while not self._stopped:
             await self._wake.wait()
             self._wake.clear()
             try:
-                await self.flush()
+                await self._drain(self._linger)
             except Exception as exc:  # Redis away (or worse): keep the queue, try again shortly
                 log.warning("settle_pipeline_failed", exc_info=exc)
                 await asyncio.sleep(self._retry_delay)
                 self._wake.set()
 
-    async def _send(self, batch: list[Call]) -> None:
+    async def _send(self, batch: list[Call], linger: float) -> None:
         try:
-            missing = await self._pipeline(batch)
+            missing = await self._pipeline(batch, linger)
             if missing:
                 await self._script.load()
-                await self._pipeline(missing)
+                await self._pipeline(missing, 0.0)
         except BaseException:
             self._queue[:0] = batch  # keep them for the retry; `done:` markers skip the ones that ran
             raise
 
-    async def _pipeline(self, batch: list[Call]) -> list[Call]:
+    async def _pipeline(self, batch: list[Call], linger: float) -> list[Call]:
         """Runs the batch in one round trip; returns the calls Redis refused for want of the script."""
-        sha = self._script.sha
-        async with self._script.redis.pipeline(transaction=False) as pipe:
-            for keys, args in batch:
-                pipe.evalsha(sha, len(keys), *keys, *args)
-            results = await pipe.execute(raise_on_error=False)
+        script = self._script
+        results: list[Any]
+        if script.fast is not None:
+            commands = [script.command(keys, args) for keys, args in batch]
+            results = await script.fast.execute_many(commands, linger)
+        else:
+            async with script.redis.pipeline(transaction=False) as pipe:
+                for keys, args in batch:
+                    pipe.evalsha(script.sha, len(keys), *keys, *args)
+                results = await pipe.execute(raise_on_error=False)
         pairs = zip(batch, results, strict=True)
         missing = [call for call, result in pairs if isinstance(result, NoScriptError)]
         failed = [r for r in results if isinstance(r, Exception) and not isinstance(r, NoScriptError)]

@@ -1,0 +1,193 @@
+"""Bulk ledger inserts that skip SQLAlchemy's per-row parameter processing: the ledger writer runs in the
+gateway process, so every microsecond a row costs here is a microsecond taken from serving calls.
+
+Measured on the 2-CPU sandbox (bench/metering_micro.py): SQLAlchemy's "insertmanyvalues" costs ~25-33 µs
+a row on SQLite and ~25 µs on PostgreSQL (building, processing and flattening a parameter dict per row).
+
+* SQLite: the raw aiosqlite connection of the session (same transaction) runs multi-row
+  `INSERT OR IGNORE ... VALUES (...), (...)` statements with plain values converted exactly as
+  SQLAlchemy would store them (money as integer 1e-10 units, times as naive-UTC
+  'YYYY-MM-DD HH:MM:SS.ffffff' text). SQLite cannot say *which* rows such an insert skipped, so the
+  row count tells whether all were new; if not (a replay: rare), `Conflict` makes the caller roll back
+  and redo the batch on the exact path.
+* PostgreSQL: one statement, `INSERT ... SELECT FROM jsonb_to_recordset(<the rows as one JSON array>)
+  ON CONFLICT DO NOTHING RETURNING ...`: one parameter, the server parses the rows. The drainer passes
+  the stream's JSON entries through without decoding them. (unnest() of one array per column was tried:
+  asyncpg spends ~15 µs a row type-checking array elements.)
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from itertools import chain
+from typing import Any, cast
+
+import orjson
+from sqlalchemy import Table, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tollway.store.models import UsageRow, money_from_units, money_to_units
+from tollway.types import CallRecord
+
+_TABLE = cast(Table, UsageRow.__table__)
+COLUMNS: tuple[str, ...] = tuple(column.name for column in _TABLE.columns)
+
+# Many rows per INSERT ... VALUES (...), (...): one sqlite3 call per chunk instead of one per row (an
+# `executemany` steps, and releases and retakes the GIL, once per row: on the gateway's single core that
+# costs a thread switch per row). Chunks are powers of two, so a batch uses at most 9 statements, all
+# kept in sqlite3's statement cache.
+_SQLITE_CHUNKS = (256, 128, 64, 32, 16, 8, 4, 2, 1)
+_ROW_MARKS = "(" + ", ".join("?" * len(COLUMNS)) + ")"
+_SQLITE_INSERTS = {
+    n: f"INSERT OR IGNORE INTO usage_ledger ({', '.join(COLUMNS)}) VALUES " + ", ".join([_ROW_MARKS] * n)
+    for n in _SQLITE_CHUNKS
+}
+
+_SQLITE_CHARGE = "UPDATE projects SET spent = spent + ? WHERE id = ?"  # money columns are integer units
+
+# PostgreSQL type of each column as jsonb_to_recordset reads it (money: the exact decimal string)
+_PG_TYPES = {
+    "created_at": "timestamptz",
+    "input_tokens": "integer",
+    "cached_input_tokens": "integer",
+    "cache_write_tokens": "integer",
+    "output_tokens": "integer",
+    "images": "integer",
+    "characters": "integer",
+    "status": "integer",
+    "audio_seconds": "float8",
+    "latency_ms": "float8",
+    "ttfb_ms": "float8",
+    "cost": "numeric",
+    "streamed": "boolean",
+}
+_PG_VALUES = {"cost": "(r.cost * 10000000000)::bigint"}  # dollars -> integer 1e-10 units, exact
+_PG_INSERT = text(
+    f"INSERT INTO usage_ledger ({', '.join(COLUMNS)}) "
+    f"SELECT {', '.join(_PG_VALUES.get(name, f'r.{name}') for name in COLUMNS)} "
+    "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r("
+    + ", ".join(f"{name} {_PG_TYPES.get(name, 'text')}" for name in COLUMNS)
+    + ") ON CONFLICT (request_id) DO NOTHING RETURNING project_id, cost"
+)
+
+
+class Conflict(Exception):
+    """Some rows of a fast SQLite batch existed already: redo the batch on the exact path."""
+
+
+def sqlite_time(moment: datetime) -> str:
+    """A time as SQLAlchemy's SQLite DateTime stores it: naive UTC text, always with microseconds
+    (SQLAlchemy drops the zone without converting it, so convert here first)."""
+    tz = moment.tzinfo
+    if tz is None:
+        return moment.isoformat(" ", "microseconds")
+    if tz is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(" ", "microseconds")[:26]  # cut "+00:00": cheaper than replace(tzinfo=)
+
+
+def sqlite_tuple(record: CallRecord) -> tuple[Any, ...]:
+    """One ledger row in `COLUMNS` order, as SQLite stores it (see `ledger.record_to_row`)."""
+    usage = record.usage
+    return (
+        record.request_id,
+        sqlite_time(record.started_at),
+        record.project_id,
+        record.key_id,
+        record.surface,
+        record.operation,
+        record.model_requested,
+        record.model_served,
+        record.backend,
+        usage.input_tokens,
+        usage.cached_input_tokens,
+        usage.cache_write_tokens,
+        usage.output_tokens,
+        usage.images,
+        float(usage.audio_seconds),
+        usage.characters,
+        money_to_units(record.cost),
+        float(record.latency_ms),
+        None if record.ttfb_ms is None else float(record.ttfb_ms),
+        record.status,
+        record.error_code,
+        1 if record.streamed else 0,
+    )
+
+
+async def sqlite_insert(session: AsyncSession, rows: list[tuple[Any, ...]]) -> None:
+    """Inserts the rows (`sqlite_tuple`s) and adds their costs to their projects' `spent`, in the
+    session's transaction; raises `Conflict`, having changed nothing `spent`, unless every row was new.
+
+    Everything runs in ONE hop to aiosqlite's thread (its `_execute`, the function its public methods
+    use): each hop costs ~100-150 µs of CPU in thread wake-ups here, and the public calls would take
+    one per statement and cursor."""
+    connection = await (await session.connection()).get_raw_connection()
+    driver = connection.driver_connection  # aiosqlite.Connection: same sqlite3 connection, same transaction
+    assert driver is not None
+    spent: dict[str, int] = {}
+    for row in rows:
+        if row[2] and row[16]:  # project_id, cost units
+            spent[row[2]] = spent.get(row[2], 0) + row[16]
+    charges = [(units, project_id) for project_id, units in sorted(spent.items())]  # one lock order
+    run_in_thread = getattr(driver, "_execute", None)
+    if run_in_thread is not None:
+        inserted = await run_in_thread(_insert_and_charge, driver._conn, rows, charges)
+    else:  # an aiosqlite without it: the same statements through the public API, a hop each
+        inserted = 0
+        for statement, parameters in _insert_statements(rows, driver._conn):
+            cursor = await driver.execute(statement, parameters)
+            inserted += cursor.rowcount
+            await cursor.close()
+        if inserted == len(rows):
+            await (await driver.executemany(_SQLITE_CHARGE, charges)).close()
+    if inserted != len(rows):
+        raise Conflict(f"{len(rows) - inserted} of {len(rows)} ledger rows existed")
+
+
+def _insert_and_charge(
+    conn: sqlite3.Connection, rows: list[tuple[Any, ...]], charges: list[tuple[int, str]]
+) -> int:
+    inserted = 0
+    for statement, parameters in _insert_statements(rows, conn):
+        inserted += conn.execute(statement, parameters).rowcount
+    if inserted == len(rows):  # else the caller rolls the transaction back
+        conn.executemany(_SQLITE_CHARGE, charges)
+    return inserted
+
+
+def _insert_statements(
+    rows: list[tuple[Any, ...]], conn: sqlite3.Connection
+) -> Iterator[tuple[str, list[Any]]]:
+    """(statement, flat parameters) covering the rows, largest chunks first, within the connection's
+    limit on bound variables (32,766 by default since SQLite 3.32, 999 before)."""
+    most = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(COLUMNS)
+    start = 0
+    for size in _SQLITE_CHUNKS:
+        if size > most:
+            continue
+        while len(rows) - start >= size:
+            yield _SQLITE_INSERTS[size], list(chain.from_iterable(rows[start : start + size]))
+            start += size
+
+
+async def postgres_insert(session: AsyncSession, rows_json: bytes) -> list[tuple[str | None, Decimal]]:
+    """Inserts the rows (a JSON array of ledger rows, `ledger.row_to_bytes` objects) whose request id is
+    new, in one statement; returns (project id, cost) of those inserted. A request id repeated within
+    the array is inserted once."""
+    result = await session.execute(_PG_INSERT, {"rows": rows_json.decode()})
+    return [(project_id, money_from_units(units)) for project_id, units in result]
+
+
+def rows_json(rows: Iterable[dict[str, Any]]) -> bytes:
+    """Ledger rows (`ledger.record_to_row` dicts) as one JSON array for `postgres_insert`."""
+    return orjson.dumps(list(rows), default=_decimal, option=orjson.OPT_NAIVE_UTC)
+
+
+def _decimal(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)  # exact; PostgreSQL's numeric input reads exponents too
+    raise TypeError(f"cannot serialise {type(value).__name__}")

@@ -95,10 +95,13 @@ class RedisMeter:
             stream=f"{prefix}ledger",
             group="ledger-writers",
             consumer=self.consumer_name,
-            # an entry waits at most `pace` to gather company, then one transaction: durable within
-            # flush_interval plus the write
-            block_ms=max(1, int(flush_interval * 500)),
-            pace=flush_interval / 2,
+            # An entry waits at most `pace` to gather company, then one transaction. Each transaction
+            # costs ~2 ms of CPU whatever its size, so a longer pace is cheaper per call: 1.5 x the
+            # flush interval keeps rows durable in PostgreSQL within ~150 ms + the write at the default,
+            # inside the 250 ms the ledger promises.
+            block_ms=max(1, int(flush_interval * 1000)),
+            pace=flush_interval * 1.5,
+            batch=1000,
             reclaim_idle_ms=reclaim_idle_ms,
         )
 

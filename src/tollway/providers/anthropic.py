@@ -12,7 +12,7 @@ its retry-after). An `event: error` in the middle of a stream is raised from the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -28,9 +28,9 @@ from tollway.formats.anthropic_response import (
 from tollway.formats.anthropic_stream import USAGE_FIELDS, AnthropicToChatChunks, chunk_bytes
 from tollway.providers.base import Provider, ProviderConfig
 from tollway.providers.forwarding import forward_rules, forwarded
-from tollway.providers.sse import SseSplitter
 from tollway.providers.upstream_errors import TRANSPORT_ERRORS, transport_error
-from tollway.types import ChatStream, JsonResult, ModelRequest, Target, Usage
+from tollway.providers.upstream_stream import UpstreamStream
+from tollway.types import ChatStream, JsonResult, ModelRequest, Target
 
 JSON = dict[str, Any]
 PASSED_HEADERS = ("retry-after", "retry-after-ms")
@@ -171,45 +171,13 @@ def iter_sse(block: bytes) -> Iterator[tuple[bytes, str, JSON]]:
         yield event + b"\n\n", name or str(parsed.get("type") or ""), parsed
 
 
-class _AnthropicEvents:
+class _AnthropicEvents(UpstreamStream):
     """Reads an Anthropic SSE response event by event; subclasses decide what each event becomes."""
 
     format = "anthropic"
 
-    def __init__(self, response: aiohttp.ClientResponse, backend: str):
-        self.usage: Usage | None = None
-        self._response = response
-        self._backend = backend
-        self._complete = False
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._blocks()
-
-    async def aclose(self) -> None:
-        self._response.close()
-
-    async def _blocks(self) -> AsyncIterator[bytes]:
-        splitter = SseSplitter()
-        try:
-            async for data in self._response.content.iter_any():
-                out, failure = self._translate_block(splitter.feed(data))
-                if out:
-                    yield out
-                if failure is not None:
-                    raise failure
-                if self._complete:
-                    return
-        except TRANSPORT_ERRORS as exc:
-            raise transport_error(self._backend, exc) from exc
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamError(
-                f"Backend '{self._backend}' sent an unreadable event.", backend=self._backend
-            ) from exc
-        finally:
-            self._response.release()
-        raise UpstreamError(
-            f"Backend '{self._backend}' closed the stream before it was complete.", backend=self._backend
-        )
+    def _on_block(self, block: bytes) -> tuple[bytes, UpstreamError | None]:
+        return self._translate_block(block)
 
     def _translate_block(self, block: bytes) -> tuple[bytes, UpstreamError | None]:
         """Translated events, and the error among them if any: what came before it still goes out."""

@@ -10,7 +10,6 @@ cannot be billed; when the caller did not ask for it, the usage chunk is removed
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -19,8 +18,8 @@ import orjson
 from tollway.errors import UpstreamError
 from tollway.providers.base import Provider, ProviderConfig
 from tollway.providers.forwarding import forward_rules, forwarded
-from tollway.providers.sse import SseSplitter
 from tollway.providers.upstream_errors import TRANSPORT_ERRORS, error_from_status, transport_error
+from tollway.providers.upstream_stream import UpstreamStream
 from tollway.types import BinaryResult, ChatStream, JsonResult, ModelRequest, Target, Usage
 
 _USAGE_MARKERS = (b'"usage":{', b'"usage": {')
@@ -175,41 +174,17 @@ class OpenAICompatProvider(Provider):
         return OpenAIStream(resp, self.name, strip_usage=not caller_wants_usage)
 
 
-class OpenAIStream:
+class OpenAIStream(UpstreamStream):
     """The upstream's SSE bytes, in whole events, with `usage` picked out on the way."""
 
     format = "openai"
 
     def __init__(self, response: aiohttp.ClientResponse, backend: str, *, strip_usage: bool):
-        self.usage: Usage | None = None
-        self._response = response
-        self._backend = backend
+        super().__init__(response, backend)
         self._strip_usage = strip_usage
 
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._blocks()
-
-    async def aclose(self) -> None:
-        self._response.close()
-
-    async def _blocks(self) -> AsyncIterator[bytes]:
-        splitter = SseSplitter()
-        try:
-            async for data in self._response.content.iter_any():
-                block = splitter.feed(data)
-                if block:
-                    block = self._inspect(block)
-                    if block:
-                        yield block
-                if splitter.done:
-                    return
-        except TRANSPORT_ERRORS as exc:
-            raise transport_error(self._backend, exc) from exc
-        finally:
-            self._response.release()
-        raise UpstreamError(
-            f"Backend '{self._backend}' closed the stream before it was complete.", backend=self._backend
-        )
+    def _on_block(self, block: bytes) -> tuple[bytes, UpstreamError | None]:
+        return self._inspect(block), None
 
     def _inspect(self, block: bytes) -> bytes:
         """Reads usage from the one event that carries it (found by a byte search, so the other events

@@ -69,17 +69,26 @@ def _usage_rows(gateway: GatewayProcess, project: str) -> list[dict[str, Any]]:
     return list(gateway.admin("GET", f"/admin/usage?project={project}&limit=10000")["data"])
 
 
-class TestEmbedded:
-    @pytest.fixture(scope="class")
-    def gw(
-        self, openai_sim: SimulatorThread, tmp_path_factory: pytest.TempPathFactory
-    ) -> Iterator[GatewayProcess]:
-        process = start_gateway(
-            tmp_path_factory.mktemp("metering"), _insert_model(openai_config(openai_sim.url))
-        )
-        yield process
+@pytest.fixture(scope="module")
+def gw(openai_sim: SimulatorThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    process = start_gateway(tmp_path_factory.mktemp("metering"), _insert_model(openai_config(openai_sim.url)))
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    openai_sim: SimulatorThread, scaleout_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[GatewayProcess]]:
+    config = _insert_model(openai_config(openai_sim.url))
+    data = tmp_path_factory.mktemp("replicas")
+    processes = [start_gateway(data / f"r{i}", config, scaleout_env) for i in range(2)]
+    yield processes
+    for process in processes:
         process.stop()
 
+
+class TestEmbedded:
     def test_rpm_is_exact_and_429_carries_headers(self, gw: GatewayProcess) -> None:
         key = gw.create_key("rpm-embedded", rpm=10)
         statuses = _hammer([gw.url], key, 25)
@@ -162,21 +171,6 @@ class TestEmbedded:
 
 
 class TestScaleOut:
-    @pytest.fixture(scope="class")
-    @classmethod
-    def replicas(
-        cls,
-        openai_sim: SimulatorThread,
-        scaleout_env: dict[str, str],
-        tmp_path_factory: pytest.TempPathFactory,
-    ) -> Iterator[list[GatewayProcess]]:
-        config = _insert_model(openai_config(openai_sim.url))
-        data = tmp_path_factory.mktemp("replicas")
-        processes = [start_gateway(data / f"r{i}", config, scaleout_env) for i in range(2)]
-        yield processes
-        for process in processes:
-            process.stop()
-
     def test_rpm_exact_across_replicas(self, replicas: list[GatewayProcess]) -> None:
         key = replicas[0].create_key("rpm-shared", rpm=20)
         statuses = _hammer([r.url for r in replicas], key, 60)

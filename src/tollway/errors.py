@@ -13,6 +13,7 @@
     │   ├── PayloadTooLarge           413 request_too_large
     │   ├── UnsupportedMediaType      415 unsupported_media_type
     │   └── RateLimited               429 rate_limit_exceeded   (carries retry_after)
+    ├── ServiceUnavailable            503 service_unavailable   (the gateway's own store is down)
     └── UpstreamError                 502 upstream_error        (names the backend)
         ├── UpstreamStatus            the upstream's own 4xx/5xx, body passed through
         ├── UpstreamUnavailable       503 upstream_unavailable
@@ -114,6 +115,14 @@ class RateLimited(ClientError):
         seconds = max(1, int(retry_after + 0.999))
         super().__init__(message, headers={**(headers or {}), "retry-after": str(seconds)})
         self.retry_after = seconds
+
+
+class ServiceUnavailable(TollwayError):
+    """A store the gateway itself depends on (Redis, the database) cannot be reached: retry later."""
+
+    status = 503
+    code = "service_unavailable"
+    kind = "overloaded_error"
 
 
 class UpstreamError(TollwayError):

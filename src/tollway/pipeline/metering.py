@@ -7,16 +7,20 @@ only the cost is computed, for the `x-tollway-cost` header.
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
+
+from redis.exceptions import RedisError
 
 from tollway.catalog import CatalogModel
 from tollway.catalog.tokens import estimate_tokens
-from tollway.errors import TollwayError
+from tollway.errors import ServiceUnavailable, TollwayError
 from tollway.metering import Admission, Meter, compute_cost, worst_case_cost
 from tollway.observability import Metrics
 from tollway.pipeline.call import Call
 from tollway.types import CallRecord, ModelRequest, Principal, Usage
 
+log = logging.getLogger("tollway.metering")
 DEFAULT_MAX_OUTPUT = 4096
 
 
@@ -68,6 +72,12 @@ class Metering:
         except TollwayError as exc:
             await self.meter.record(self.record(call, Usage(), exc.http_status, exc.error_code))
             raise
+        except (OSError, RedisError) as exc:
+            # Without the shared store no limit or balance can be checked: refuse (fail closed), clearly.
+            log.error("metering_store_unavailable", extra={"error": repr(exc)})
+            raise ServiceUnavailable(
+                f"The gateway's metering store is unavailable; retry shortly. Request id {call.request_id}."
+            ) from exc
         call.headers.update(self.meter.headers(call.ticket))
 
     async def settle(

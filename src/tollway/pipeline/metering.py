@@ -18,7 +18,7 @@ from tollway.errors import ServiceUnavailable, TollwayError
 from tollway.metering import Admission, Meter, compute_cost, worst_case_cost
 from tollway.observability import Metrics
 from tollway.pipeline.call import Call
-from tollway.types import CallRecord, ModelRequest, Principal, Usage
+from tollway.types import CallRecord, ModelRequest, Operation, Principal, Usage
 
 log = logging.getLogger("tollway.metering")
 DEFAULT_MAX_OUTPUT = 4096
@@ -89,8 +89,8 @@ class Metering:
         call.headers["x-tollway-cost"] = format_cost(call.cost)
         if self.metrics is not None:
             self.metrics.observe(
-                surface=call.surface.value,
-                operation=call.operation.value,
+                surface=call.surface,  # a StrEnum is its own str value (no descriptor call)
+                operation=call.operation,
                 backend=call.target.provider if call.target else None,
                 status=status,
                 seconds=call.elapsed_ms() / 1000.0,
@@ -111,8 +111,8 @@ class Metering:
         target = call.target
         return CallRecord(
             request_id=call.request_id,
-            surface=call.surface.value,
-            operation=call.operation.value,
+            surface=call.surface,  # a StrEnum is its own str value (no descriptor call)
+            operation=call.operation,
             started_at=call.started_at,
             project_id=call.principal.project_id or None,
             key_id=call.principal.key_id,
@@ -140,7 +140,10 @@ _NOTHING = Decimal(0)
 
 
 def _produces_tokens(call: Call) -> bool:
-    return call.operation.value in ("chat", "completions")
+    return call.operation in _TOKEN_OPERATIONS
+
+
+_TOKEN_OPERATIONS = frozenset({Operation.CHAT, Operation.COMPLETION})
 
 
 def format_cost(cost: Decimal) -> str:

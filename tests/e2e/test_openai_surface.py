@@ -367,3 +367,21 @@ def test_prometheus_metrics_count_calls(gateway: GatewayProcess, client: openai.
     )
     assert float(line.rsplit(" ", 1)[1]) >= 1
     assert "tollway_call_duration_seconds_bucket" in text and "tollway_tokens_total" in text
+
+
+def test_json_with_curls_default_content_type_is_accepted(gateway: GatewayProcess, key: str) -> None:
+    body = b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "from curl"}]}'
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-www-form-urlencoded"}
+    answer = httpx.post(gateway.url + "/v1/chat/completions", content=body, headers=headers)
+    assert (
+        answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"] == "Echo: from curl"
+    )
+    not_json = httpx.post(gateway.url + "/v1/chat/completions", content=b"model=gpt-4o-mini", headers=headers)
+    assert (
+        not_json.status_code == 400
+        and "Content-Type: application/json" in not_json.json()["error"]["message"]
+    )
+    upload = httpx.post(
+        gateway.url + "/v1/chat/completions", files={"f": b"x"}, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert upload.status_code == 415 and upload.json()["error"]["code"] == "unsupported_media_type"

@@ -52,11 +52,12 @@ async def read_body(request: web.Request) -> bytes:
 
 
 async def read_json_object(request: web.Request) -> tuple[JSON, bytes]:
-    """The body parsed as a JSON object, and its original bytes (forwarded untouched where possible)."""
+    """The body parsed as a JSON object, and its original bytes (forwarded untouched where possible).
+
+    A JSON body is accepted whatever Content-Type it came with (curl's `-d` sends form encoding by
+    default); only a multipart upload sent to a JSON route is refused outright."""
     content_type = request.content_type
-    if content_type not in ("application/json", "application/octet-stream", "") and not content_type.endswith(
-        "+json"
-    ):
+    if content_type.startswith("multipart/"):
         raise UnsupportedMediaType(
             f"Expected a JSON body (Content-Type: application/json), got '{content_type}'."
         )
@@ -66,10 +67,15 @@ async def read_json_object(request: web.Request) -> tuple[JSON, bytes]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"We could not parse the JSON body of your request: {exc}.") from exc
+        hint = "" if _is_json_type(content_type) else " (send it with Content-Type: application/json)"
+        raise InvalidRequest(f"We could not parse the JSON body of your request{hint}: {exc}.") from exc
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     return body, raw
+
+
+def _is_json_type(content_type: str) -> bool:
+    return content_type == "application/json" or content_type.endswith("+json")
 
 
 def parse_model(model: type[ModelT], data: Any) -> ModelT:

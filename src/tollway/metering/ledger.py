@@ -40,7 +40,8 @@ def record_to_row(record: CallRecord) -> Row:
     """The `usage_ledger` column values of one call (times in UTC)."""
     usage = record.usage
     started = record.started_at
-    started = started.replace(tzinfo=UTC) if started.tzinfo is None else started.astimezone(UTC)
+    if started.tzinfo is not UTC:  # the pipeline's times are UTC already: skip the conversion
+        started = started.replace(tzinfo=UTC) if started.tzinfo is None else started.astimezone(UTC)
     return {
         "request_id": record.request_id,
         "created_at": started,
@@ -68,43 +69,19 @@ def record_to_row(record: CallRecord) -> Row:
 
 
 def row_to_bytes(row: Row) -> bytes:
-    """A row for the Redis stream: JSON, the cost as an exact decimal string."""
-    return orjson.dumps({**row, "cost": str(row["cost"]), "created_at": row["created_at"].isoformat()})
+    """A row for the Redis stream: JSON, times in ISO 8601, the cost as an exact decimal string."""
+    return orjson.dumps(row, default=_exact)
 
 
 def record_to_bytes(record: CallRecord) -> bytes:
-    """`row_to_bytes(record_to_row(record))` in one step (one dict, not two): this runs on every
-    settle of the scale-out meter."""
-    usage = record.usage
-    started = record.started_at
-    if started.tzinfo is not UTC:  # the pipeline's times are UTC already: skip the conversion
-        started = started.replace(tzinfo=UTC) if started.tzinfo is None else started.astimezone(UTC)
-    return orjson.dumps(
-        {
-            "request_id": record.request_id,
-            "created_at": started.isoformat(),
-            "project_id": record.project_id,
-            "key_id": record.key_id,
-            "surface": record.surface,
-            "operation": record.operation,
-            "model_requested": record.model_requested,
-            "model_served": record.model_served,
-            "backend": record.backend,
-            "input_tokens": usage.input_tokens,
-            "cached_input_tokens": usage.cached_input_tokens,
-            "cache_write_tokens": usage.cache_write_tokens,
-            "output_tokens": usage.output_tokens,
-            "images": usage.images,
-            "audio_seconds": usage.audio_seconds,
-            "characters": usage.characters,
-            "cost": str(record.cost),
-            "latency_ms": record.latency_ms,
-            "ttfb_ms": record.ttfb_ms,
-            "status": record.status,
-            "error_code": record.error_code,
-            "streamed": record.streamed,
-        }
-    )
+    """A call's ledger row as the Redis stream carries it (runs on every settle of the scale-out meter)."""
+    return row_to_bytes(record_to_row(record))
+
+
+def _exact(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
 
 
 def row_from_bytes(data: bytes) -> Row:

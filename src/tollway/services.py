@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -13,6 +12,7 @@ import aiohttp
 from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from tollway.background import stop_task
 from tollway.catalog import Catalog, CatalogModel
 from tollway.catalog.build import build_catalog
 from tollway.catalog.tokens import TokenCounter
@@ -57,10 +57,7 @@ class Services:
     async def aclose(self) -> None:
         self.closing = True
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await stop_task(task)
         if self.meter is not None:
             await self.meter.aclose()
         for provider in self.providers.values():

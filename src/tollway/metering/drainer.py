@@ -17,6 +17,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from tollway.background import stop_task
 from tollway.metering import ledger
 
 log = logging.getLogger("tollway.metering.drainer")
@@ -57,11 +58,8 @@ class LedgerDrainer:
 
     async def aclose(self) -> None:
         self._stopped = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         await self.drain()
 
     def abandon(self) -> None:

@@ -11,7 +11,6 @@ exact on SQLite and PostgreSQL alike. The hot inserts skip SQLAlchemy's per-row 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections import defaultdict
@@ -25,6 +24,7 @@ from sqlalchemy import ColumnElement, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tollway.background import stop_task
 from tollway.errors import NotFound
 from tollway.metering import bulk
 from tollway.store.models import CreditEntry, Project, UsageRow
@@ -275,11 +275,8 @@ class BatchWriter:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="tollway-ledger-writer")
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         await self.flush()
 
     def abandon(self) -> None:

@@ -7,7 +7,6 @@ credential provider) over redis-py, as before."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
+from tollway.background import stop_task
 from tollway.metering.resp import RespClient
 
 log = logging.getLogger("tollway.metering.redis")
@@ -87,11 +87,8 @@ class Batcher:
 
     async def aclose(self) -> None:
         self._stopped = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         await self.flush()
 
     def abandon(self) -> None:

@@ -46,6 +46,12 @@ models:
   - id: upstream:dall-e-3
     capabilities: [image_generation]
     pricing: {{per_image: 0.04}}
+  - id: upstream:whisper-1
+    capabilities: [transcription, translation]
+    pricing: {{per_audio_second: 0.0001}}
+  - id: upstream:tts-1
+    capabilities: [speech]
+    pricing: {{per_character: 0.000015}}
   - id: upstream:gpt-3.5-turbo-instruct
     capabilities: [completions]
     pricing: {{input_per_mtok: 1.5, output_per_mtok: 2.0}}

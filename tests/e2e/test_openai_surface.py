@@ -171,8 +171,7 @@ def test_unknown_fields_pass_through(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], extra_body={"not_a_field": 1}
         )
     assert "not_a_field" in str(info.value)
-    recorded = httpx.get(openai_sim.url.removesuffix("/v1") + "/_sim/requests").json()
-    last = recorded["data"][-1] if isinstance(recorded, dict) else recorded[-1]
+    last = httpx.get(openai_sim.url.removesuffix("/v1") + "/_sim/requests").json()["data"][-1]
     assert last["body"]["not_a_field"] == 1
 
 
@@ -385,3 +384,17 @@ def test_json_with_curls_default_content_type_is_accepted(gateway: GatewayProces
         gateway.url + "/v1/chat/completions", files={"f": b"x"}, headers={"Authorization": f"Bearer {key}"}
     )
     assert upload.status_code == 415 and upload.json()["error"]["code"] == "unsupported_media_type"
+
+
+def test_audio_over_an_openai_compatible_upstream(gateway: GatewayProcess, client: openai.OpenAI) -> None:
+    upload = ("clip.wav", b"RIFF" + b"\x00" * 31_996, "audio/wav")  # 32,000 bytes: 2 s to the simulator
+    raw = client.audio.transcriptions.with_raw_response.create(model="upstream:whisper-1", file=upload)
+    assert raw.parse().text == "transcribe of clip.wav (32000 bytes)"
+    assert float(raw.headers["x-tollway-cost"]) == pytest.approx(0.0002)  # 2 s at $0.0001
+    text = client.audio.translations.create(model="upstream:whisper-1", file=upload, response_format="text")
+    assert "translate of clip.wav" in str(text)
+    speech = client.audio.speech.with_raw_response.create(
+        model="upstream:tts-1", voice="alloy", input="Hello there"
+    )
+    assert speech.headers["content-type"] == "audio/mpeg" and speech.content.startswith(b"mp3")
+    assert float(speech.headers["x-tollway-cost"]) == pytest.approx(11 * 0.000015)

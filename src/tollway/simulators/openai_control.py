@@ -22,6 +22,8 @@ DEFAULT_MODELS = (
     "text-embedding-3-large",
     "gpt-3.5-turbo-instruct",
     "dall-e-3",
+    "whisper-1",
+    "tts-1",
 )
 FAIL_MODES = ("close", "error-event")
 CONTROL_HEADERS = (

@@ -20,6 +20,12 @@ from aiohttp import web
 
 from tollway.simulators import openai_errors as err
 from tollway.simulators import openai_validate as v
+from tollway.simulators.openai_audio import (
+    speech_response,
+    transcription_response,
+    validate_speech,
+    validate_transcription,
+)
 from tollway.simulators.openai_chat import chat_events, chat_response, plan_chat
 from tollway.simulators.openai_control import (
     Controls,
@@ -39,6 +45,7 @@ _SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Contr
 _DONE = b"data: [DONE]\n\n"
 _MODEL_CREATED = 1_700_000_000
 _DISCONNECT_SEEN = web.RequestKey("sim_disconnect_seen", bool)
+_FILES = web.RequestKey("sim_files", dict)
 _REQUEST_ID = web.RequestKey("sim_request_id", str)
 _NOT_CHAT = (
     "This is not a chat model and thus not supported in the v1/chat/completions endpoint. "
@@ -56,6 +63,10 @@ def model_kind(model: str) -> str:
         return "embedding"
     if model.startswith(("dall-e", "gpt-image")):
         return "image"
+    if model.startswith("whisper") or "transcribe" in model:
+        return "audio"
+    if model.startswith("tts") or "-tts" in model:
+        return "speech"
     if "instruct" in model or model in ("davinci-002", "babbage-002"):
         return "completion"
     return "chat"
@@ -109,10 +120,16 @@ class OpenAISim:
         return run
 
     async def _serve(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        raw = await request.read() if request.can_read_body else b""
         body: Body = {}
         parse_error: err.SimError | None = None
-        if request.method == "POST":
+        if request.content_type.startswith("multipart/"):  # audio uploads: fields, and files kept aside
+            form = await request.post()
+            body = {k: v for k, v in form.items() if isinstance(v, str)}
+            request[_FILES] = {k: v for k, v in form.items() if isinstance(v, web.FileField)}
+            raw = b""
+        else:
+            raw = await request.read() if request.can_read_body else b""
+        if request.method == "POST" and raw:
             # aiohttp reports a missing Content-Type as octet-stream; OpenAI tolerates a missing one.
             declared = request.content_type if "Content-Type" in request.headers else ""
             body, parse_error = _parse(raw, declared)
@@ -185,7 +202,9 @@ class OpenAISim:
             raise err.SimError(404, _NOT_CHAT, param="model")
         if kind == "completion":
             raise err.SimError(404, _NOT_LEGACY, param="model")
-        what = "image generation" if kind == "image" else "embeddings"
+        what = {"image": "image generation", "audio": "transcription", "speech": "speech"}.get(
+            kind, "embeddings"
+        )
         raise err.SimError(404, f"The model `{model}` does not support {what}.", param="model")
 
     # ---- streaming ---------------------------------------------------------------------------------
@@ -285,6 +304,22 @@ class OpenAISim:
         self.require_model(validate_images(body), "image")
         return json_response(images_response(body))
 
+    async def transcriptions(
+        self, request: web.Request, body: Body, controls: Controls
+    ) -> web.StreamResponse:
+        files = request.get(_FILES, {})
+        self.require_model(validate_transcription(body, files), "audio")
+        return transcription_response(body, files["file"], "transcribe")
+
+    async def translations(self, request: web.Request, body: Body, controls: Controls) -> web.StreamResponse:
+        files = request.get(_FILES, {})
+        self.require_model(validate_transcription(body, files), "audio")
+        return transcription_response(body, files["file"], "translate")
+
+    async def speech(self, request: web.Request, body: Body, controls: Controls) -> web.StreamResponse:
+        self.require_model(validate_speech(body), "speech")
+        return speech_response(body)
+
     async def list_models(self, request: web.Request, body: Body, controls: Controls) -> web.StreamResponse:
         return json_response({"object": "list", "data": [_model(m) for m in self.options.models]})
 
@@ -363,6 +398,9 @@ def create_openai_sim_app(options: SimOptions | None = None) -> web.Application:
     app.router.add_post("/v1/completions", sim.endpoint(sim.completions))
     app.router.add_post("/v1/embeddings", sim.endpoint(sim.embeddings))
     app.router.add_post("/v1/images/generations", sim.endpoint(sim.image_generations))
+    app.router.add_post("/v1/audio/transcriptions", sim.endpoint(sim.transcriptions))
+    app.router.add_post("/v1/audio/translations", sim.endpoint(sim.translations))
+    app.router.add_post("/v1/audio/speech", sim.endpoint(sim.speech))
     app.router.add_get("/_sim/requests", sim.recorded)
     app.router.add_delete("/_sim/requests", sim.clear_recorded)
     app.router.add_get("/_sim/stats", sim.stats_view)

@@ -65,12 +65,33 @@ _PG_TYPES = {
     "streamed": "boolean",
 }
 _PG_VALUES = {"cost": "(r.cost * 10000000000)::bigint"}  # dollars -> integer 1e-10 units, exact
-_PG_INSERT = text(
-    f"INSERT INTO usage_ledger ({', '.join(COLUMNS)}) "
-    f"SELECT {', '.join(_PG_VALUES.get(name, f'r.{name}') for name in COLUMNS)} "
-    "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r("
-    + ", ".join(f"{name} {_PG_TYPES.get(name, 'text')}" for name in COLUMNS)
-    + ") ON CONFLICT (request_id) DO NOTHING RETURNING project_id, cost"
+
+
+def _pg_insert(rows_param: str) -> str:
+    return (
+        f"INSERT INTO usage_ledger ({', '.join(COLUMNS)}) "
+        f"SELECT {', '.join(_PG_VALUES.get(name, f'r.{name}') for name in COLUMNS)} "
+        f"FROM jsonb_to_recordset(CAST({rows_param} AS jsonb)) AS r("
+        + ", ".join(f"{name} {_PG_TYPES.get(name, 'text')}" for name in COLUMNS)
+        + ") ON CONFLICT (request_id) DO NOTHING RETURNING project_id, cost"
+    )
+
+
+_PG_INSERT = text(_pg_insert(":rows"))
+
+# The drainer's statement (asyncpg, one positional parameter): insert the new rows AND add their costs
+# to their projects' `spent`, in one statement, so one round trip and no transaction block; it returns
+# how many rows were new. Returning per-project totals instead of a row per call saves ~10 µs a row of
+# client-side result processing. Projects are updated in id order: two replicas charging the same
+# projects take their row locks in the same order (a deadlock would only cost a retry: the entries
+# stay pending until written).
+PG_INSERT_AND_CHARGE = (
+    f"WITH inserted AS ({_pg_insert('$1')}), "
+    "totals AS (SELECT project_id, sum(cost) AS total, count(*) AS n FROM inserted GROUP BY project_id), "
+    "charged AS (UPDATE projects SET spent = projects.spent + t.total "
+    "FROM (SELECT * FROM totals WHERE project_id IS NOT NULL AND total <> 0 ORDER BY project_id) t "
+    "WHERE projects.id = t.project_id RETURNING projects.id) "
+    "SELECT coalesce(sum(n), 0)::int AS inserted, (SELECT count(*) FROM charged) AS charged FROM totals"
 )
 
 

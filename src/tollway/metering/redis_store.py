@@ -103,6 +103,7 @@ class RedisMeter:
             pace=flush_interval * 1.5,
             batch=1000,
             reclaim_idle_ms=reclaim_idle_ms,
+            fast=RespClient.from_redis(redis) if fast_client else None,  # a connection of its own
         )
 
     async def start(self) -> None:

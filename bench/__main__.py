@@ -1,8 +1,9 @@
 """`python -m bench`: run the benchmark and write bench/results/<timestamp>/{report.md,results.jsonl}.
 
-    python -m bench                      # every target, c = 1, 16, 64; 5 s runs (about 10 minutes)
-    python -m bench --quick              # smoke test: 1 s runs, c = 16 only, no LiteLLM
+    python -m bench                      # all targets, c = 1, 16, 64, 3 metering rounds; 5 s runs (~15 min)
+    python -m bench --quick              # smoke test: 1 s runs, c = 16 only, no LiteLLM, no rounds
     python -m bench --targets direct,floor,tollway --duration 8
+    python -m bench --quick --targets tollway,tollway-nometer --metering-rounds 3
     python -m bench --litellm-venv /tmp/anchor/litellm-venv
 
 See docs/performance.md for what each figure means.
@@ -14,23 +15,35 @@ import argparse
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from bench import backing, report
+from bench import backing, report, rounds
 from bench.load import ensure_wrk
 from bench.measure import cpu_count
 from bench.runner import Recorder, Schedule, log, workloads
 from bench.targets import TARGETS, BenchEnv, free_port, start_mock, stop_process, version_of
+from bench.upstream import parse_range_ms
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_LITELLM = Path("/tmp/anchor/litellm-venv")
 
 
+WORKLOADS = ("chat", "embeddings", "stream", "stream-paced", "chat-latency")
+
+
 def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in text.replace(",", " ").split())
+
+
+def _range(text: str) -> tuple[float, float]:
+    try:
+        return parse_range_ms(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,15 +55,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"comma list from: {', '.join(TARGETS)} (default: all; "
         "litellm only when its virtualenv is found)",
     )
+    p.add_argument("--workloads", help=f"comma list from: {', '.join(WORKLOADS)} (default: all)")
     p.add_argument(
-        "--workloads", help="comma list from: chat, embeddings, stream, stream-paced (default: all)"
+        "--quick",
+        action="store_true",
+        help="1 s runs, 1 s warm-up, c=16 only, no LiteLLM, no metering rounds",
     )
-    p.add_argument("--quick", action="store_true", help="1 s runs, 1 s warm-up, c=16 only, no LiteLLM")
     p.add_argument("--duration", type=float, help="seconds per measured run (default 5)")
     p.add_argument("--warmup", type=float, help="seconds of warm-up per workload (default 2)")
-    p.add_argument("--concs", type=_ints, help="concurrencies for chat, embeddings, stream (default 1,16,64)")
+    p.add_argument(
+        "--concs",
+        type=_ints,
+        help="concurrencies for chat, embeddings, stream, chat-latency (default 1,16,64)",
+    )
     p.add_argument("--paced-concs", type=_ints, help="concurrencies for the paced stream (default 1,16)")
     p.add_argument("--pace-ms", type=float, default=5.0, help="ms between chunks of a paced stream (5)")
+    p.add_argument(
+        "--latency-ms",
+        type=_range,
+        default=(50.0, 150.0),
+        help="LOW-HIGH: the slow mock (chat-latency) answers each call after a uniform random delay (50-150)",
+    )
+    p.add_argument(
+        "--metering-rounds",
+        type=int,
+        help="after the schedule, N interleaved rounds of chat and stream at c=16 on tollway, "
+        "tollway-nometer and tollway-scaleout side by side; the metering checks use the medians "
+        "(default 3; --quick: 0 = off)",
+    )
     p.add_argument(
         "--litellm-venv", type=Path, help=f"LiteLLM virtualenv (default {DEFAULT_LITELLM} if there)"
     )
@@ -68,6 +100,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.warmup = args.warmup if args.warmup is not None else (1.0 if quick else 2.0)
     args.concs = args.concs or ((16,) if quick else (1, 16, 64))
     args.paced_concs = args.paced_concs or ((16,) if quick else (1, 16))
+    if args.metering_rounds is None:
+        args.metering_rounds = 0 if quick else 3
+    if args.workloads:
+        unknown = set(args.workloads.split(",")) - set(WORKLOADS)
+        if unknown:
+            p.error(f"unknown workload(s) {sorted(unknown)}; choose from {', '.join(WORKLOADS)}")
     return args
 
 
@@ -94,6 +132,7 @@ def make_env(args: argparse.Namespace, run_dir: Path, venv: Path | None) -> Benc
         run_dir=run_dir,
         mock_url="",
         paced_url="",
+        slow_url="",
         python=sys.executable,
         tollway_bin=args.tollway_bin,
         litellm_venv=venv,
@@ -127,6 +166,8 @@ def run(args: argparse.Namespace) -> Path:
         "duration": args.duration,
         "warmup": args.warmup,
         "pace_ms": args.pace_ms,
+        "latency_ms": list(args.latency_ms),
+        "metering_rounds": args.metering_rounds,
         "machine": host,
         "placement": describe_placement(env),
     }
@@ -136,14 +177,13 @@ def run(args: argparse.Namespace) -> Path:
     if args.workloads:
         wanted = set(args.workloads.split(","))
         selected = [w for w in selected if w.name in wanted]
-    mock_port, paced_port = free_port(), free_port()
-    mocks = [start_mock(env, mock_port, 0), start_mock(env, paced_port, args.pace_ms)]
-    env.mock_url, env.paced_url = f"http://127.0.0.1:{mock_port}", f"http://127.0.0.1:{paced_port}"
+    mocks = start_mocks(env, args)
     log(f"results in {run_dir}; targets {', '.join(names)}; {describe_placement(env)}")
     try:
         schedule = Schedule(env, selected, args.duration, args.warmup, [m.pid for m in mocks], recorder)
         for name in names:
             schedule.run_target(name)
+        rounds.run_rounds(schedule, names, args.metering_rounds)
     finally:
         for mock in mocks:
             stop_process(mock)
@@ -156,6 +196,22 @@ def run(args: argparse.Namespace) -> Path:
     )
     (run_dir / "report.md").write_text(report.render(recorder.records, meta))
     return run_dir
+
+
+def start_mocks(env: BenchEnv, args: argparse.Namespace) -> list[subprocess.Popen[bytes]]:
+    """Three copies of the mock: back to back, paced streams, and slow (a random delay per call)."""
+    ports = free_port(), free_port(), free_port()
+    mocks: list[subprocess.Popen[bytes]] = []
+    try:
+        mocks.append(start_mock(env, ports[0], 0))
+        mocks.append(start_mock(env, ports[1], args.pace_ms))
+        mocks.append(start_mock(env, ports[2], 0, latency_ms=args.latency_ms))
+    except BaseException:
+        for mock in mocks:
+            stop_process(mock)
+        raise
+    env.mock_url, env.paced_url, env.slow_url = (f"http://127.0.0.1:{port}" for port in ports)
+    return mocks
 
 
 def _scaleout(names: list[str]) -> bool:

@@ -1,20 +1,23 @@
 """Scale-out backing stores for a run: a fresh PostgreSQL database and an empty Redis database number.
 
 Both are created for one target and removed (dropped / flushed) when it stops, so runs never see
-each other's data and nothing is left behind.
+each other's data and nothing is left behind. Targets that run side by side (the metering rounds)
+get a database and a Redis database number each.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 
 def _database_name(target: str) -> str:
-    return f"tollway_bench_{target.replace('-', '_')}_{os.getpid()}_{int(time.time())}"
+    # The random tail keeps two databases for the same target created in the same second apart.
+    return f"tollway_bench_{target.replace('-', '_')}_{os.getpid()}_{int(time.time())}_{secrets.token_hex(3)}"
 
 
 def create_postgres_db(admin_url: str, target: str) -> tuple[str, Callable[[], None]]:
@@ -49,8 +52,8 @@ def claim_redis_db(base_url: str, candidates: range = range(15, 0, -1)) -> tuple
         url = f"{base}/{number}"
         client = Redis.from_url(url)
         try:
-            if client.dbsize() == 0:
-                client.set("tollway-bench:claimed", str(os.getpid()))
+            # nx: of two claims racing for the same empty database, only one gets it.
+            if client.dbsize() == 0 and client.set("tollway-bench:claimed", str(os.getpid()), nx=True):
 
                 def flush(client: Redis = client) -> None:
                     client.flushdb()

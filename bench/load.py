@@ -89,11 +89,10 @@ def verify(url: str, body: bytes, key: str, stream: bool) -> str | None:
         return f"{exc} {detail!r}"
     if not stream:
         data = json.loads(payload)
-        return (
-            None
-            if ("choices" in data or "data" in data) and "usage" in data
-            else f"bad body {payload[:200]!r}"
-        )
+        # A chat completion has choices, an embedding list has data; both carry usage.
+        expected = "data" if url.endswith("/embeddings") else "choices"
+        ok = isinstance(data, dict) and data.get(expected) and "usage" in data
+        return None if ok else f"bad body {payload[:200]!r}"
     events = [line for line in payload.split(b"\n") if line.startswith(b"data:")]
     if not events or not events[-1].startswith(b"data: [DONE]") or len(events) - 1 not in EVENTS_OK:
         return f"stream had {len(events)} events, last {events[-1][:60] if events else b''!r}"

@@ -1,4 +1,5 @@
-"""The markdown report: machine, versions, one table per workload, the process table, every ratio."""
+"""The markdown report: machine, versions, every ratio, the metering rounds, the process table, one
+table per workload."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import ratios
+from bench import ratios, rounds
 from bench.targets import TARGETS
 
 Records = list[dict[str, Any]]
@@ -140,6 +141,11 @@ def checks_table(checks: list[ratios.Check]) -> list[str]:
     return [*lines, ""]
 
 
+def _latency(meta: dict[str, Any]) -> str:
+    low, high = meta.get("latency_ms") or ratios.DEFAULT_LATENCY_MS
+    return f"uniform {low:g}-{high:g} ms per call (seeded)"
+
+
 def render(records: Records, meta: dict[str, Any]) -> str:
     runs = [r for r in records if r.get("kind") == "run"]
     checks = ratios.compute(records, meta["targets"])
@@ -148,11 +154,13 @@ def render(records: Records, meta: dict[str, Any]) -> str:
     lines += [
         f"- **placement**: {meta['placement']}",
         f"- **schedule**: {meta['warmup']} s warm-up per workload, then {meta['duration']} s per "
-        f"measured run; stream chunks 20; paced streams {meta['pace_ms']} ms between chunks",
+        f"measured run; stream chunks 20; paced streams {meta['pace_ms']} ms between chunks; "
+        f"chat-latency upstream delay {_latency(meta)}; metering rounds {meta.get('metering_rounds', 0)}",
         "",
     ]
     lines += ["## Versions", "", " · ".join(f"{k} {v}" for k, v in meta["versions"].items()), ""]
     lines += ["## Ratios against the targets", "", *checks_table(checks)]
+    lines += rounds.section(records)
     lines += ["## Processes", "", *process_table(records)]
     lines += ["## Workloads", ""]
     for workload in dict.fromkeys(r["workload"] for r in runs):

@@ -34,10 +34,12 @@ class Workload:
     tool: str  # "wrk" or "stream" (the aiohttp client)
     concs: tuple[int, ...]
     stream: bool = False
-    paced: bool = False
+    upstream: str = "mock"  # which mock serves its model: "mock", "paced" or "slow" (see Running.base_for)
 
 
 def workloads(concs: tuple[int, ...], paced_concs: tuple[int, ...]) -> list[Workload]:
+    """Every workload. chat-latency is chat on a model whose mock answers after 50-150 ms (the range
+    is an option): below saturation, so its p99 is the gateway's added tail, not queueing."""
     chat = {"model": "gpt-4o-mini", "messages": MESSAGES, "max_tokens": 32}
     stream = {**chat, "stream": True, "stream_options": {"include_usage": True}}
     return [
@@ -57,7 +59,15 @@ def workloads(concs: tuple[int, ...], paced_concs: tuple[int, ...]) -> list[Work
             "stream",
             paced_concs,
             stream=True,
-            paced=True,
+            upstream="paced",
+        ),
+        Workload(
+            "chat-latency",
+            "/v1/chat/completions",
+            {**chat, "model": "gpt-4o-mini-slow"},
+            "wrk",
+            concs,
+            upstream="slow",
         ),
     ]
 
@@ -117,24 +127,32 @@ class Schedule:
         self.sink(process)
 
     def _url(self, running: Running, workload: Workload) -> str:
-        return (running.paced_base if workload.paced else running.base) + workload.path
+        return running.base_for(workload.upstream) + workload.path
 
     def _run_workload(self, running: Running, workload: Workload) -> None:
+        if not self.verify(running, workload):
+            return
+        self.load(running, workload, max(workload.concs), self.warmup)
+        for conc in workload.concs:
+            self.measure(running, workload, conc)
+
+    def verify(self, running: Running, workload: Workload) -> bool:
+        """One request; False (and a "verify" record) when the answer has the wrong shape."""
         url = self._url(running, workload)
         problem = load.verify(url, orjson.dumps(workload.body), running.key, workload.stream)
         if problem:
             self._problem(running, workload, f"wrong answer: {problem}")
-            return
-        self._load(running, workload, max(workload.concs), self.warmup)
-        for conc in workload.concs:
-            self._measured(running, workload, conc)
+        return problem is None
 
     def _problem(self, running: Running, workload: Workload, problem: str) -> None:
         log(f"!! {running.name} {workload.name}: {problem}")
         self.sink({"kind": "verify", "target": running.name, "workload": workload.name, "problem": problem})
 
-    def _load(self, running: Running, workload: Workload, conc: int, seconds: float) -> dict[str, Any]:
-        wait_idle(running.pid)
+    def load(
+        self, running: Running, workload: Workload, conc: int, seconds: float, idle_first: bool = True
+    ) -> dict[str, Any]:
+        if idle_first:
+            wait_idle(running.pid)
         prefix, body = self.env.load_prefix(), self.body_file(workload)
         url = self._url(running, workload)
         if workload.tool == "wrk":
@@ -142,10 +160,12 @@ class Schedule:
             return load.run_wrk(prefix, base, workload.path, body, running.key, conc, seconds)
         return load.run_stream_client(prefix, self.env.python, url, body, running.key, conc, seconds)
 
-    def _measured(self, running: Running, workload: Workload, conc: int) -> None:
+    def measure(self, running: Running, workload: Workload, conc: int, **extra: Any) -> dict[str, Any]:
+        """One measured run; its record (kind "run", or what `extra` says) goes to the sink."""
+        wait_idle(running.pid)  # before the CPU counters are read, so that the wait is not charged
         cpu0, mock0 = tree_cpu_seconds(running.pid), self._mock_cpu()
         backing0 = sum(tree_cpu_seconds(pid) for pid in running.backing_pids)
-        result = self._load(running, workload, conc, self.duration)
+        result = self.load(running, workload, conc, self.duration, idle_first=False)
         cpu = tree_cpu_seconds(running.pid) - cpu0
         mock = self._mock_cpu() - mock0
         backing = sum(tree_cpu_seconds(pid) for pid in running.backing_pids) - backing0
@@ -163,13 +183,16 @@ class Schedule:
             "cpu_us_per_req": round(cpu / ok * 1e6, 1) if running.pid and result["ok"] else None,
             "mock_cpu_us_per_req": round(mock / ok * 1e6, 1) if result["ok"] else None,
             "backing_cpu_us_per_req": round(backing / ok * 1e6, 1) if running.backing_pids else None,
+            **extra,
         }
         self.sink(record)
+        tag = f" round {extra['round']}" if "round" in extra else ""
         log(
             f"   {running.name:17s} {workload.name:13s} c={conc:<3d} {result['rps']:>9.1f} req/s "
             f"p50 {result['p50_ms']} ms p99 {result['p99_ms']} ms errors {result['errors']} "
-            f"cpu {record['cpu_us_per_req']} µs/req"
+            f"cpu {record['cpu_us_per_req']} µs/req{tag}"
         )
+        return record
 
     def _mock_cpu(self) -> float:
         return sum(tree_cpu_seconds(pid) for pid in self.mock_pids)

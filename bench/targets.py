@@ -42,6 +42,14 @@ TARGETS: dict[str, str] = {
     "tollway-w2": "Tollway, PostgreSQL + Redis, metering on, --workers 2, not pinned",
     "litellm": "LiteLLM proxy, one worker, no database, master key",
 }
+# Settings from the caller's shell that would make a target share state with another, or change its set-up.
+INHERITED_VARS_DROPPED = (
+    "TOLLWAY_DATABASE_URL",
+    "TOLLWAY_REDIS_URL",
+    "TOLLWAY_REDIS_PREFIX",
+    "TOLLWAY_WORKERS",
+    "TOLLWAY_PORT",
+)
 PINNED = {"floor", "tollway", "tollway-nometer", "tollway-scaleout", "litellm"}
 
 
@@ -52,6 +60,7 @@ class BenchEnv:
     run_dir: Path
     mock_url: str  # http://127.0.0.1:PORT, no /v1
     paced_url: str
+    slow_url: str  # the mock that answers after a random delay (workload chat-latency)
     python: str
     tollway_bin: str
     litellm_venv: Path | None
@@ -76,6 +85,7 @@ class Running:
     base: str
     paced_base: str
     key: str
+    slow_base: str = ""  # direct: the slow mock; "" = base (a gateway routes by model)
     proc: subprocess.Popen[bytes] | None = None
     startup_s: float | None = None
     project_id: str | None = None  # Tollway: the bench project, to read its spend afterwards
@@ -87,6 +97,10 @@ class Running:
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
+
+    def base_for(self, upstream: str) -> str:
+        """Where a workload whose model lives on `upstream` ("mock", "paced", "slow") sends requests."""
+        return {"paced": self.paced_base, "slow": self.slow_base or self.base}.get(upstream, self.base)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -131,23 +145,29 @@ def _spawn(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
         return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def start_mock(env: BenchEnv, port: int, delay_ms: float) -> subprocess.Popen[bytes]:
+def start_mock(
+    env: BenchEnv, port: int, delay_ms: float, latency_ms: tuple[float, float] | None = None
+) -> subprocess.Popen[bytes]:
     cmd = [*env.load_prefix(), env.python, "-m", "bench.upstream", "--port", str(port)]
     cmd += ["--chunk-delay-ms", str(delay_ms)]
+    if latency_ms is not None:
+        cmd += ["--latency-ms", f"{latency_ms[0]:g}-{latency_ms[1]:g}", "--seed", "1"]
     proc = _spawn(cmd, dict(os.environ), env.run_dir / f"mock-{port}.log")
     wait_ready(f"http://127.0.0.1:{port}/health", 20)
     return proc
 
 
-def start_target(name: str, env: BenchEnv) -> Running:
+def start_target(name: str, env: BenchEnv, instance: str = "") -> Running:
+    """Start `name`; a Tollway target started again in the same run (the metering rounds) gets an
+    `instance` tag, so that it has a data directory of its own next to the first one's."""
     if name == "direct":
-        return Running(name, env.mock_url, env.paced_url, "none")
+        return Running(name, env.mock_url, env.paced_url, "none", slow_base=env.slow_url)
     if name == "floor":
         return _start_floor(env)
     if name == "litellm":
         return _start_litellm(env)
     if name in TARGETS:
-        return _start_tollway(name, env)
+        return _start_tollway(name, env, instance)
     raise ValueError(f"unknown target {name!r}; choose from {', '.join(TARGETS)}")
 
 
@@ -166,7 +186,7 @@ def _launch(running: Running, cmd: list[str], env: dict[str, str], ready_path: s
 def _start_floor(env: BenchEnv) -> Running:
     port = free_port()
     cmd = [*env.gateway_prefix("floor"), env.python, "-m", "bench.floor", "--port", str(port)]
-    cmd += ["--upstream", env.mock_url, "--paced", env.paced_url]
+    cmd += ["--upstream", env.mock_url, "--paced", env.paced_url, "--slow", env.slow_url]
     base = f"http://127.0.0.1:{port}"
     return _launch(
         Running("floor", base, base, "none"), cmd, dict(os.environ), "/ready", env.run_dir / "floor.log"
@@ -182,6 +202,7 @@ def tollway_config(env: BenchEnv) -> str:
 providers:
   upstream: {{type: openai, base_url: "{env.mock_url}/v1", api_key: sk-mock-upstream}}
   paced: {{type: openai, base_url: "{env.paced_url}/v1", api_key: sk-mock-upstream}}
+  slow: {{type: openai, base_url: "{env.slow_url}/v1", api_key: sk-mock-upstream}}
 models:
   - id: upstream:gpt-4o-mini
     aliases: [gpt-4o-mini]
@@ -193,6 +214,10 @@ models:
     pricing: {{input_per_mtok: 0.02}}
   - id: paced:gpt-4o-mini
     aliases: [gpt-4o-mini-paced]
+    capabilities: [chat]
+    pricing: {chat_price}
+  - id: slow:gpt-4o-mini
+    aliases: [gpt-4o-mini-slow]
     capabilities: [chat]
     pricing: {chat_price}
 """
@@ -210,7 +235,7 @@ def _tollway_env(name: str, env: BenchEnv, data_dir: Path, running: Running) -> 
         TOLLWAY_LOG_LEVEL="warning",
         TOLLWAY_METERING="false" if name == "tollway-nometer" else "true",
     )
-    for var in ("TOLLWAY_DATABASE_URL", "TOLLWAY_REDIS_URL", "TOLLWAY_WORKERS", "TOLLWAY_PORT"):
+    for var in INHERITED_VARS_DROPPED:
         values.pop(var, None)
     if name in ("tollway-scaleout", "tollway-w2"):
         database_url, drop = backing.create_postgres_db(env.pg_admin_url, name)
@@ -230,8 +255,10 @@ def _cli(env: BenchEnv, values: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-def _start_tollway(name: str, env: BenchEnv) -> Running:
-    data_dir = env.run_dir / name
+def _start_tollway(name: str, env: BenchEnv, instance: str = "") -> Running:
+    # Own data directory (SQLite file) and own port per process; scale-out ones also get their own
+    # PostgreSQL database and Redis database number, so processes running side by side never share state.
+    data_dir = env.run_dir / (f"{name}-{instance}" if instance else name)
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -313,6 +340,7 @@ def litellm_config(env: BenchEnv) -> str:
     entries = [
         ("gpt-4o-mini", "openai/gpt-4o-mini", env.mock_url),
         ("gpt-4o-mini-paced", "openai/gpt-4o-mini", env.paced_url),
+        ("gpt-4o-mini-slow", "openai/gpt-4o-mini", env.slow_url),
         ("text-embedding-3-small", "openai/text-embedding-3-small", env.mock_url),
     ]
     lines = ["model_list:"]

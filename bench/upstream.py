@@ -1,6 +1,6 @@
 """A fast mock OpenAI upstream for the benchmark: raw asyncio Protocol on uvloop, a few µs a request.
 
-    python -m bench.upstream --port 18000 [--chunk-delay-ms 5]
+    python -m bench.upstream --port 18000 [--chunk-delay-ms 5] [--latency-ms 50-150 --seed 1]
 
 Serves, over HTTP/1.1 keep-alive (pipelining-safe):
   POST .../chat/completions  a fixed chat.completion with usage; with `"stream": true`, exactly
@@ -11,6 +11,9 @@ Serves, over HTTP/1.1 keep-alive (pipelining-safe):
 Pacing: `--chunk-delay-ms N` makes every stream on this port wait N ms between chunks; a request
 header `x-mock-chunk-delay-ms: N` overrides it for one request. The body is never parsed as JSON:
 two byte searches decide stream and usage.
+Latency: `--latency-ms LO-HI` makes every POST on this port wait a delay drawn uniformly from
+[LO, HI] ms before it is answered, a fresh draw per request from a RNG seeded with `--seed`, so
+that concurrent connections do not move in lock-step waves the way a fixed delay would make them.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import random
 import re
 import time
 
@@ -132,6 +136,8 @@ class MockProtocol(asyncio.Protocol):
     """One connection: parse requests off the buffer, answer them in order."""
 
     default_delay = 0.0
+    latency: tuple[float, float] | None = None  # seconds, (low, high), for every POST
+    rng = random.Random(1)
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -154,7 +160,20 @@ class MockProtocol(asyncio.Protocol):
             request = self._next_request()
             if request is None:
                 return
+            if self.latency is not None and request[0].startswith(b"POST "):
+                # The connection waits (busy) so that pipelined requests keep their order.
+                self.busy = True
+                delay = self.rng.uniform(*self.latency)
+                asyncio.get_running_loop().call_later(delay, self._answer_late, *request)
+                return
             self._answer(*request)
+
+    def _answer_late(self, head: bytes, body: bytes) -> None:
+        self.busy = False
+        if self.transport is None or self.transport.is_closing():
+            return
+        self._answer(head, body)
+        self._drain()
 
     def _next_request(self) -> tuple[bytes, bytes] | None:
         buf = self.buffer
@@ -212,11 +231,26 @@ class MockProtocol(asyncio.Protocol):
         self._drain()
 
 
-async def serve(host: str, port: int, delay_ms: float) -> None:
+def parse_range_ms(text: str) -> tuple[float, float]:
+    """`50-150` (or one number, `100`) as (low, high) in milliseconds."""
+    low, _, high = text.partition("-")
+    lo, hi = float(low), float(high or low)
+    if lo < 0 or hi < lo:
+        raise ValueError(f"bad latency range {text!r}: want LOW-HIGH in ms, 0 <= LOW <= HIGH")
+    return lo, hi
+
+
+async def serve(
+    host: str, port: int, delay_ms: float, latency_ms: tuple[float, float] | None = None, seed: int = 1
+) -> None:
     MockProtocol.default_delay = delay_ms / 1000
+    if latency_ms is not None:
+        MockProtocol.latency = (latency_ms[0] / 1000, latency_ms[1] / 1000)
+    MockProtocol.rng = random.Random(seed)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(MockProtocol, host, port, backlog=4096, reuse_address=True)
-    print(f"mock upstream on http://{host}:{port} chunk_delay_ms={delay_ms:g}", flush=True)
+    latency = f" latency_ms={latency_ms[0]:g}-{latency_ms[1]:g} seed={seed}" if latency_ms else ""
+    print(f"mock upstream on http://{host}:{port} chunk_delay_ms={delay_ms:g}{latency}", flush=True)
     async with server:
         await server.serve_forever()
 
@@ -226,11 +260,13 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=18000)
     parser.add_argument("--chunk-delay-ms", type=float, default=0.0)
+    parser.add_argument("--latency-ms", type=parse_range_ms, help="LOW-HIGH: delay every POST answer")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the latency draws (1)")
     args = parser.parse_args()
     import uvloop
 
     with contextlib.suppress(KeyboardInterrupt):
-        uvloop.run(serve(args.host, args.port, args.chunk_delay_ms))
+        uvloop.run(serve(args.host, args.port, args.chunk_delay_ms, args.latency_ms, args.seed))
 
 
 if __name__ == "__main__":

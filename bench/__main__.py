@@ -148,7 +148,8 @@ def describe_placement(env: BenchEnv) -> str:
         return f"not pinned ({env.cores} cores)"
     return (
         f"{env.cores} cores; gateways pinned to CPU 1 (taskset -c 1), load generator, mocks and "
-        f"orchestrator on CPU 0; tollway-w2 unpinned (CPUs 0-{env.cores - 1})"
+        f"orchestrator on CPU 0, and PostgreSQL + Redis while a scale-out target runs; tollway-w2 "
+        f"unpinned (CPUs 0-{env.cores - 1})"
     )
 
 

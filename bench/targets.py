@@ -244,6 +244,8 @@ def _tollway_env(name: str, env: BenchEnv, data_dir: Path, running: Running) -> 
         running.cleanups.append(flush)
         values.update(TOLLWAY_DATABASE_URL=database_url, TOLLWAY_REDIS_URL=redis_url)
         running.backing_pids = backing.service_pids(env.pg_admin_url, env.redis_url)
+        if env.pin:  # the services share CPU 0 with the load generator, as the mocks do
+            running.cleanups.append(backing.pin_services(running.backing_pids, "0", f"0-{env.cores - 1}"))
         running.notes.append(f"database {database_url.rsplit('/', 1)[1]}, redis {redis_url}")
     return values
 

@@ -53,6 +53,24 @@ def test_worst_case_covers_any_usage_within_bounds() -> None:
     assert worst_case_cost(1, 1, Pricing(input_per_mtok=Decimal("0.00003"))) == Decimal("1e-10")  # rounds up
 
 
+def test_worst_case_integer_path_equals_the_decimal_formula() -> None:
+    from tollway.metering.cost import _worst_case_decimal
+
+    pricings = [
+        PRICING,
+        Pricing(input_per_mtok=Decimal("0.15"), output_per_mtok=Decimal("0.6"), per_request=Decimal("0.001")),
+        Pricing(
+            input_per_mtok=Decimal("3"), cache_write_per_mtok=Decimal("3.75"), output_per_mtok=Decimal("15")
+        ),
+        Pricing(input_per_mtok=Decimal("0.00000000001"), output_per_mtok=Decimal("1")),  # finer than 1e-10
+    ]
+    for pricing in pricings:
+        for prompt, output in ((0, 0), (1, 1), (7, 0), (25, 32), (999_999, 4096), (-3, 5)):
+            worst = worst_case_cost(prompt, output, pricing)
+            assert worst == _worst_case_decimal(prompt, output, pricing)
+            assert worst.as_tuple().exponent == -10
+
+
 def test_reset_format_matches_openai() -> None:
     assert [format_reset(ms) for ms in (0, 20, 999, 1000, 8640, 59_999, 60_000, 360_000, 3_723_000)] == [
         "0s", "20ms", "999ms", "1s", "8.64s", "59.999s", "1m0s", "6m0s", "1h2m3s",

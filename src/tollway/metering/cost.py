@@ -43,16 +43,56 @@ def compute_cost(usage: Usage, pricing: Pricing, *, requests: int = 1) -> Decima
 def worst_case_cost(input_tokens: int, max_output_tokens: int, pricing: Pricing) -> Decimal:
     """The most a call with this prompt and output budget can cost: every prompt token at the dearest
     input price (a cache write may cost more than a plain input token), plus the per-request price.
-    Rounded up, so it is never below `compute_cost` of any usage within those bounds."""
-    dearest_input = max(
+    Rounded up, so it is never below `compute_cost` of any usage within those bounds.
+
+    Runs before every metered call, so it is integer arithmetic on the prices in 1e-10 dollar units
+    (exact: the same result as the decimal formula); prices finer than that take the decimal way."""
+    rates = _worst_case_rates(pricing)
+    if rates is None:
+        return _worst_case_decimal(input_tokens, max_output_tokens, pricing)
+    _, input_units, output_units, request_units = rates
+    per_token = max(0, input_tokens) * input_units + max(0, max_output_tokens) * output_units
+    return Decimal(-(-per_token // 1_000_000) + request_units).scaleb(-10)  # ceil(per_token / 1e6)
+
+
+_Rates = tuple[Pricing, int, int, int]  # the pricing, then dearest input, output per Mtok, per request
+_RATES: dict[int, _Rates | None] = {}  # id(pricing): a catalog holds a handful of pricings for its life
+
+
+def _worst_case_rates(pricing: Pricing) -> _Rates | None:
+    cached = _RATES.get(id(pricing))
+    if cached is not None and cached[0] is pricing:
+        return cached
+    dearest, output, request = (
+        _units(price) for price in (_dearest_input(pricing), pricing.output_per_mtok, pricing.per_request)
+    )
+    rates = (
+        None if dearest is None or output is None or request is None else (pricing, dearest, output, request)
+    )
+    if len(_RATES) > 10_000:  # bounded, however many pricings come and go
+        _RATES.clear()
+    _RATES[id(pricing)] = rates
+    return rates
+
+
+def _units(price: Decimal) -> int | None:
+    scaled = price.scaleb(10)
+    return int(scaled) if scaled == scaled.to_integral_value() else None
+
+
+def _worst_case_decimal(input_tokens: int, max_output_tokens: int, pricing: Pricing) -> Decimal:
+    total = (
+        max(0, input_tokens) * _dearest_input(pricing) + max(0, max_output_tokens) * pricing.output_per_mtok
+    ) / _MILLION + pricing.per_request
+    return total.quantize(QUANTUM, rounding=ROUND_CEILING)
+
+
+def _dearest_input(pricing: Pricing) -> Decimal:
+    return max(
         pricing.input_per_mtok,
         _or(pricing.cached_input_per_mtok, pricing.input_per_mtok),
         _or(pricing.cache_write_per_mtok, pricing.input_per_mtok),
     )
-    total = (
-        max(0, input_tokens) * dearest_input + max(0, max_output_tokens) * pricing.output_per_mtok
-    ) / _MILLION + pricing.per_request
-    return total.quantize(QUANTUM, rounding=ROUND_CEILING)
 
 
 def _or(value: Decimal | None, fallback: Decimal) -> Decimal:

@@ -81,6 +81,7 @@ class RedisMeter:
         self.prefix = prefix
         self.consumer_name = consumer_name or default_consumer_name()
         self._max_call_ms = int(max_call_seconds * 1000)
+        self._routes: dict[tuple[str, str], tuple[Limits, Limits, Limits, list[tuple[str, Limits]]]] = {}
         self._clock = clock  # None: Redis's own clock (TIME), the same for every replica
         self._admit = Script(redis, lua.ADMIT, self._fast)
         self._reap = Script(redis, lua.REAP)
@@ -159,14 +160,31 @@ class RedisMeter:
             args += [scope, _limit_spec(limits)]
         return args
 
-    @staticmethod
-    def _scopes(admission: Admission) -> list[tuple[str, Limits]]:
-        scopes = (
-            (f"k:{admission.key_id}", admission.key_limits),
-            (f"p:{admission.project_id}", admission.project_limits),
-            (f"m:{admission.project_id}:{admission.model_id}", admission.model_limits),
+    def _scopes(self, admission: Admission) -> list[tuple[str, Limits]]:
+        """The scopes the call is limited on, remembered per (key, model) while the three `Limits` stay
+        the same objects (as in MemoryMeter): one lookup per call instead of three f-strings."""
+        route = (admission.key_id, admission.model_id)
+        known = self._routes.get(route)
+        key_limits, project_limits, model_limits = (
+            admission.key_limits, admission.project_limits, admission.model_limits
+        )  # fmt: skip
+        if (
+            known is not None
+            and known[0] is key_limits
+            and known[1] is project_limits
+            and known[2] is model_limits
+        ):
+            return known[3]
+        named = (
+            (f"k:{admission.key_id}", key_limits),
+            (f"p:{admission.project_id}", project_limits),
+            (f"m:{admission.project_id}:{admission.model_id}", model_limits),
         )
-        return [(name, limits) for name, limits in scopes if limits.any]
+        scopes = [(name, limits) for name, limits in named if limits.any]
+        if len(self._routes) > 100_000:  # bounded, whatever callers do
+            self._routes.clear()
+        self._routes[route] = (key_limits, project_limits, model_limits, scopes)
+        return scopes
 
     def _ticket(
         self, admission: Admission, code: int, reply: list[Any], cost: int, scopes: list[tuple[str, Limits]]

@@ -80,6 +80,20 @@ async def test_tpm_reserves_then_settles_to_actual(h: Harness) -> None:
     assert h.meter.headers(third)["x-ratelimit-remaining-tokens"] == "0"
 
 
+async def test_window_slides_past_calls_that_used_no_tokens(h: Harness) -> None:
+    # Calls settled at 0 tokens (failed, cancelled, or token-free operations) leave entries worth 0 in
+    # the TPM window. Pruning a batch of only those once must not break admission (a Lua "-0" once
+    # made Redis refuse every admit of the key with "value is not an integer").
+    limits = Limits(tpm=1000)
+    for _ in range(3):
+        ticket = await h.meter.admit(admission(key_limits=limits, tokens=100))
+        await h.meter.settle(ticket, call_record(ticket))  # 0 tokens used
+    await sync(h)
+    h.clock.advance(61)
+    ticket = await h.meter.admit(admission(key_limits=limits, tokens=100))
+    assert h.meter.headers(ticket)["x-ratelimit-remaining-tokens"] == "900"
+
+
 async def test_concurrency_slots_released_on_settle(h: Harness) -> None:
     limits = Limits(max_concurrency=2)
     tickets, errors = await admit_all(h, [admission(model_limits=limits) for _ in range(3)])

@@ -78,7 +78,8 @@ local function prune_tokens(s)
     for _, v in ipairs(redis.call('HMGET', s.th, unpack(old))) do
       if v then total = total + tonumber(v) end
     end
-    redis.call('HINCRBY', s.th, '_sum', -total)
+    -- %d, not tostring: Lua writes -0 as "-0", which Redis refuses as an integer
+    if total ~= 0 then redis.call('HINCRBY', s.th, '_sum', string.format('%d', -total)) end
     redis.call('HDEL', s.th, unpack(old))
     redis.call('ZREM', s.tz, unpack(old))
   end
@@ -213,7 +214,7 @@ for i = 9, #ARGV do
   local reserved = redis.call('HGET', th, rid)
   if reserved then  -- still in the window: the estimate becomes the actual count
     redis.call('HSET', th, rid, actual)
-    redis.call('HINCRBY', th, '_sum', actual - tonumber(reserved))
+    redis.call('HINCRBY', th, '_sum', string.format('%d', actual - tonumber(reserved)))
   end
 end
 

@@ -74,7 +74,7 @@ class Metering:
             raise
         except (OSError, RedisError) as exc:
             # Without the shared store no limit or balance can be checked: refuse (fail closed), clearly.
-            log.error("metering_store_unavailable", extra={"error": repr(exc)})
+            log.error("metering_store_unavailable: %s: %s", type(exc).__name__, exc)
             raise ServiceUnavailable(
                 f"The gateway's metering store is unavailable; retry shortly. Request id {call.request_id}."
             ) from exc

@@ -14,7 +14,15 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from bench.ratios import BASELINE, ROUND_TARGETS, ROUND_WORKLOADS, median, overhead_pct, round_cpu
+from bench.ratios import (
+    BASELINE,
+    ROUND_TARGETS,
+    ROUND_WORKLOADS,
+    median,
+    overhead_pct,
+    paired_overheads,
+    round_cpu,
+)
 from bench.runner import Schedule, Workload, log, wait_idle, workloads
 from bench.targets import Running, spend_note, start_target
 
@@ -158,9 +166,7 @@ def _overhead_row(rounds: Records, workload: str, target: str, numbers: list[int
     on, off = _by_round(rounds, workload, target), _by_round(rounds, workload, BASELINE)
     per_round = [overhead_pct(_cpu(on.get(n)), _cpu(off.get(n))) for n in numbers]
     cells = [_fmt(v, "{:+.1f} %") for v in per_round]
-    checked = overhead_pct(
-        median(round_cpu(rounds, target, workload)), median(round_cpu(rounds, BASELINE, workload))
-    )
+    checked = median(paired_overheads(rounds, target, workload))  # what the ratio check uses
     known = [v for v in per_round if v is not None]
     spread = f"{min(known):+.1f} to {max(known):+.1f} %" if known else "–"
     label = f"*extra CPU, {target} vs {BASELINE}*"

@@ -7,9 +7,9 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import aiohttp
-from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tollway.background import stop_task
@@ -18,6 +18,9 @@ from tollway.catalog.build import build_catalog
 from tollway.catalog.tokens import TokenCounter
 from tollway.metering import Meter
 from tollway.observability import Metrics
+
+if TYPE_CHECKING:  # redis-py loads only with a Redis URL (its import costs ~0.1-0.2 s of start-up)
+    from redis.asyncio import Redis
 from tollway.pipeline import Gateway
 from tollway.pipeline.auth import KeyAuthenticator
 from tollway.providers.base import Provider, ProviderConfig
@@ -117,6 +120,8 @@ async def _start(services: Services) -> None:
 
 
 def _redis(url: str) -> Redis:
+    from redis.asyncio import BlockingConnectionPool, Redis
+
     # A blocking pool: under a burst, callers wait for a connection instead of failing with
     # MaxConnectionsError (redis-py's default pool raises).
     pool = BlockingConnectionPool.from_url(url, max_connections=64, timeout=10)

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import typer
-from redis.asyncio import Redis
 
 from tollway.errors import TollwayError
 from tollway.server import running_server_pid
@@ -50,6 +49,8 @@ async def notify_servers(settings: Settings) -> None:
     """Tell running servers that keys or projects changed: through Redis when replicas share it, and by
     SIGHUP to the server of this data directory."""
     if settings.redis_url:
+        from redis.asyncio import Redis  # only with a Redis URL: its import costs start-up time
+
         redis = Redis.from_url(settings.redis_url)
         try:
             await redis.publish(settings.control_channel, b"invalidate")

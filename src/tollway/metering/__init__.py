@@ -8,11 +8,25 @@ the loss bounds.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from tollway.metering.cost import compute_cost, worst_case_cost
 from tollway.metering.headers import format_reset, rate_headers
 from tollway.metering.memory import MemoryMeter
-from tollway.metering.protocol import Admission, Meter, RateState, Ticket
-from tollway.metering.redis_store import RedisMeter
+from tollway.metering.protocol import Admission, Meter, RateState, StoreUnavailable, Ticket
+
+if TYPE_CHECKING:
+    from tollway.metering.redis_store import RedisMeter
+
+
+def __getattr__(name: str) -> Any:
+    # RedisMeter brings redis-py (~0.1-0.2 s to import): loaded when scale-out asks for it, not at start.
+    if name == "RedisMeter":
+        from tollway.metering.redis_store import RedisMeter
+
+        return RedisMeter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Admission",
@@ -20,6 +34,7 @@ __all__ = [
     "Meter",
     "RateState",
     "RedisMeter",
+    "StoreUnavailable",
     "Ticket",
     "compute_cost",
     "format_reset",

@@ -28,6 +28,11 @@ class Admission:
     spend_cap: Decimal | None  # the key's own cap on its total spend
 
 
+class StoreUnavailable(Exception):
+    """The meter's shared store (Redis) cannot be reached or answered with an error: no limit or balance
+    can be checked, so the call is refused (fail closed). The cause is chained."""
+
+
 class RateState(NamedTuple):
     """The most restrictive window of one family (requests or tokens) as the headers report it.
     Immutable; a NamedTuple rather than a frozen dataclass because two are built on every admit, and a

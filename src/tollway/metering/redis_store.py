@@ -18,13 +18,14 @@ from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from tollway.errors import InsufficientCredit, RateLimited
 from tollway.metering import ledger, lua
 from tollway.metering.cost import QUANTUM
 from tollway.metering.drainer import LedgerDrainer
 from tollway.metering.headers import rate_headers
-from tollway.metering.protocol import Admission, RateState, Ticket
+from tollway.metering.protocol import Admission, RateState, StoreUnavailable, Ticket
 from tollway.metering.resp import RespClient
 from tollway.metering.scripts import Batcher, Script
 from tollway.types import CallRecord, Limits
@@ -135,6 +136,12 @@ class RedisMeter:
     # -- admission ---------------------------------------------------------------------------------
 
     async def admit(self, admission: Admission) -> Ticket:
+        try:
+            return await self._admit_call(admission)
+        except (OSError, RedisError) as exc:  # Redis away or refusing: the pipeline answers 503
+            raise StoreUnavailable(str(exc)) from exc
+
+    async def _admit_call(self, admission: Admission) -> Ticket:
         cost = to_units(admission.max_cost, up=True) if admission.max_cost else 0
         scopes = self._scopes(admission)
         args = self._admit_args(admission, cost, scopes)

@@ -10,12 +10,10 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
-from redis.exceptions import RedisError
-
 from tollway.catalog import CatalogModel
 from tollway.catalog.tokens import estimate_tokens
 from tollway.errors import ServiceUnavailable, TollwayError
-from tollway.metering import Admission, Meter, compute_cost, worst_case_cost
+from tollway.metering import Admission, Meter, StoreUnavailable, compute_cost, worst_case_cost
 from tollway.observability import Metrics
 from tollway.pipeline.call import Call
 from tollway.types import CallRecord, ModelRequest, Operation, Principal, Usage
@@ -72,9 +70,10 @@ class Metering:
         except TollwayError as exc:
             await self.meter.record(self.record(call, Usage(), exc.http_status, exc.error_code))
             raise
-        except (OSError, RedisError) as exc:
+        except StoreUnavailable as exc:
             # Without the shared store no limit or balance can be checked: refuse (fail closed), clearly.
-            log.error("metering_store_unavailable: %s: %s", type(exc).__name__, exc)
+            cause = exc.__cause__ or exc
+            log.error("metering_store_unavailable: %s: %s", type(cause).__name__, cause)
             raise ServiceUnavailable(
                 f"The gateway's metering store is unavailable; retry shortly. Request id {call.request_id}."
             ) from exc

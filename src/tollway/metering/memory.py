@@ -18,6 +18,7 @@ from tollway.metering import ledger
 from tollway.metering.cost import QUANTUM
 from tollway.metering.headers import rate_headers
 from tollway.metering.protocol import Admission, RateState, Ticket
+from tollway.metering.scopes import ScopeMemo
 from tollway.types import CallRecord, Limits
 
 WINDOW = 60.0
@@ -117,7 +118,7 @@ class MemoryMeter:
         self._session_factory = session_factory
         self._clock = clock
         self._scopes: dict[tuple[str, ...], _Scope] = {}
-        self._routes: dict[tuple[str, str], tuple[Limits, Limits, Limits, list[tuple[_Scope, Limits]]]] = {}
+        self._limited = ScopeMemo(self._scope)
         self._accounts: dict[str, _Account] = {}
         self._keys: dict[str, _KeySpend] = {}
         self._db_lock = asyncio.Lock()
@@ -142,7 +143,7 @@ class MemoryMeter:
 
     async def admit(self, admission: Admission) -> Ticket:
         now = self._clock()
-        scopes = self._limited_scopes(admission)
+        scopes = self._limited.limited(admission)
         wait = 0.0
         for scope, limits in scopes:  # a plain loop: max() over a generator costs a frame per scope
             scope.prune(now)
@@ -177,37 +178,11 @@ class MemoryMeter:
             key.used += admission.max_cost
         return ticket
 
-    def _limited_scopes(self, admission: Admission) -> list[tuple[_Scope, Limits]]:
-        """The scopes this call is limited on. Remembered per (key, model) while the key's, project's
-        and model's `Limits` stay the same objects (the key cache hands out the same ones until a
-        change), so a call usually costs one lookup here instead of three names and three lookups."""
-        route = (admission.key_id, admission.model_id)
-        known = self._routes.get(route)
-        key_limits, project_limits, model_limits = (
-            admission.key_limits, admission.project_limits, admission.model_limits
-        )  # fmt: skip
-        if (
-            known is not None
-            and known[0] is key_limits
-            and known[1] is project_limits
-            and known[2] is model_limits
-        ):
-            return known[3]
-        scopes = []
-        for name, limits in (
-            (("k", admission.key_id), key_limits),
-            (("p", admission.project_id), project_limits),
-            (("m", admission.project_id, admission.model_id), model_limits),
-        ):
-            if limits.any:
-                scope = self._scopes.get(name)
-                if scope is None:
-                    scope = self._scopes[name] = _Scope()
-                scopes.append((scope, limits))
-        if len(self._routes) > 100_000:  # bounded, whatever callers do
-            self._routes.clear()
-        self._routes[route] = (key_limits, project_limits, model_limits, scopes)
-        return scopes
+    def _scope(self, name: tuple[str, ...]) -> _Scope:
+        scope = self._scopes.get(name)
+        if scope is None:
+            scope = self._scopes[name] = _Scope()
+        return scope
 
     def _check_money(self, admission: Admission) -> tuple[_Account, _KeySpend]:
         account = self._account(admission.project_id)

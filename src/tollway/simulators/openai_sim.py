@@ -3,7 +3,8 @@
 Every ``/v1`` request goes through :meth:`OpenAISim._serve`: record -> injected latency / hang / failure
 -> authentication -> JSON body -> endpoint handler. Endpoint handlers validate with the parameter tables
 in :mod:`openai_validate` and render with :mod:`openai_chat`, :mod:`openai_legacy` and
-:mod:`openai_embeddings`. ``/_sim/*`` routes are the test introspection surface (not OpenAI's).
+:mod:`openai_embeddings`; body parsing, JSON/SSE framing and model kinds are in :mod:`openai_http`.
+``/_sim/*`` routes are the test introspection surface (not OpenAI's).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from tollway.simulators import openai_errors as err
@@ -35,15 +35,23 @@ from tollway.simulators.openai_control import (
     read_controls,
 )
 from tollway.simulators.openai_embeddings import embeddings_response
+from tollway.simulators.openai_http import (
+    Body,
+    client_gone,
+    error_response,
+    json_response,
+    model_kind,
+    model_object,
+    parse_body,
+    sse_frame,
+)
 from tollway.simulators.openai_images import images_response, validate_images
 from tollway.simulators.openai_legacy import completion_events, completion_response, plan_completion
 
-Body = dict[str, Any]
 Handler = Callable[[web.Request, Body, Controls], Awaitable[web.StreamResponse]]
 
 _SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 _DONE = b"data: [DONE]\n\n"
-_MODEL_CREATED = 1_700_000_000
 _DISCONNECT_SEEN = web.RequestKey("sim_disconnect_seen", bool)
 _FILES = web.RequestKey("sim_files", dict)
 _REQUEST_ID = web.RequestKey("sim_request_id", str)
@@ -55,21 +63,6 @@ _NOT_LEGACY = (
     "This is a chat model and not supported in the v1/completions endpoint. "
     "Did you mean to use v1/chat/completions?"
 )
-
-
-def model_kind(model: str) -> str:
-    """``chat``, ``completion``, ``embedding`` or ``image``, judged from the id as OpenAI names them."""
-    if "embedding" in model:
-        return "embedding"
-    if model.startswith(("dall-e", "gpt-image")):
-        return "image"
-    if model.startswith("whisper") or "transcribe" in model:
-        return "audio"
-    if model.startswith("tts") or "-tts" in model:
-        return "speech"
-    if "instruct" in model or model in ("davinci-002", "babbage-002"):
-        return "completion"
-    return "chat"
 
 
 class OpenAISim:
@@ -132,13 +125,13 @@ class OpenAISim:
         if request.method == "POST" and raw:
             # aiohttp reports a missing Content-Type as octet-stream; OpenAI tolerates a missing one.
             declared = request.content_type if "Content-Type" in request.headers else ""
-            body, parse_error = _parse(raw, declared)
+            body, parse_error = parse_body(raw, declared)
         if self.options.record:
             self.recorder.add(request.method, request.path, request.query_string, request.headers, body)
         controls = read_controls(request.headers, self.options, self._defaults)
         if controls.latency_ms > 0:
             await asyncio.sleep(controls.latency_ms / 1000)
-            if _client_gone(request):  # gave up while we "thought": a gateway should cancel upstream
+            if client_gone(request):  # gave up while we "thought": a gateway should cancel upstream
                 self.observe_disconnect(request)
                 return web.Response(status=499)
         if controls.hang:
@@ -172,7 +165,7 @@ class OpenAISim:
     async def _hang(self, request: web.Request) -> web.StreamResponse:
         # Polls: with aiohttp's default (no handler cancellation) nothing signals a vanished client.
         self.stats.hangs_started += 1
-        while not _client_gone(request) and not self._closing:  # noqa: ASYNC110
+        while not client_gone(request) and not self._closing:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         if self._closing and request.transport is not None:
             request.transport.abort()  # the server is stopping: drop the client as a dying upstream would
@@ -218,7 +211,7 @@ class OpenAISim:
         try:
             if controls.chunk_delay_ms <= 0 and controls.fail_after_chunks is None:
                 # Nothing to pace: one write is far cheaper, and SSE framing is the same to the reader.
-                await response.write(b"".join(_frame(e) for e in events) + _DONE)
+                await response.write(b"".join(sse_frame(e) for e in events) + _DONE)
             elif not await self._paced(request, response, events, controls):
                 return response
             await response.write_eof()
@@ -246,7 +239,7 @@ class OpenAISim:
             if self._closing:
                 await self._break(request, response, "close")
                 return False
-            await response.write(_frame(event))
+            await response.write(sse_frame(event))
         await response.write(_DONE)
         return True
 
@@ -321,13 +314,13 @@ class OpenAISim:
         return speech_response(body)
 
     async def list_models(self, request: web.Request, body: Body, controls: Controls) -> web.StreamResponse:
-        return json_response({"object": "list", "data": [_model(m) for m in self.options.models]})
+        return json_response({"object": "list", "data": [model_object(m) for m in self.options.models]})
 
     async def get_model(self, request: web.Request, body: Body, controls: Controls) -> web.StreamResponse:
         model = request.match_info["model"]
         if model not in self._models:
             raise err.model_not_found(model)
-        return json_response(_model(model))
+        return json_response(model_object(model))
 
     async def not_found(self, request: web.Request, body: Body, controls: Controls) -> web.StreamResponse:
         raise err.route_not_found(request.method, request.path)
@@ -343,44 +336,6 @@ class OpenAISim:
 
     async def stats_view(self, request: web.Request) -> web.StreamResponse:
         return json_response(self.stats.as_dict())
-
-
-def _parse(raw: bytes, content_type: str) -> tuple[Body, err.SimError | None]:
-    if not raw:
-        return {}, None  # OpenAI then complains about the missing fields, not about the JSON
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return {}, err.bad_json()
-    if not isinstance(body, dict):
-        return {}, err.bad_json()
-    if content_type not in ("application/json", ""):
-        # OpenAI reads bodies only as JSON; a form or text body is the same client mistake as bad JSON.
-        return body, err.bad_json()
-    return body, None
-
-
-def _client_gone(request: web.Request) -> bool:
-    transport = request.transport
-    return transport is None or transport.is_closing()
-
-
-def _frame(event: dict[str, Any]) -> bytes:
-    return b"data: " + orjson.dumps(event) + b"\n\n"
-
-
-def _model(model: str) -> dict[str, Any]:
-    return {"id": model, "object": "model", "created": _MODEL_CREATED, "owned_by": "system"}
-
-
-def json_response(payload: dict[str, Any], status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json")
-
-
-def error_response(exc: err.SimError) -> web.Response:
-    return web.Response(
-        body=exc.body(), status=exc.status, content_type="application/json", headers=exc.headers
-    )
 
 
 OPENAI_SIM_KEY = web.AppKey("openai_sim", OpenAISim)

@@ -116,27 +116,39 @@ async def redis_prefix(prefix: str | None = None) -> AsyncIterator[tuple[Redis, 
 
 @pytest.fixture(params=["memory", "redis"])
 async def h(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
-    clock = FakeClock()
-    async with contextlib.AsyncExitStack() as stack:
-        if request.param == "memory":
-            factory = await stack.enter_async_context(sqlite_db(tmp_path / "tollway.db"))
-            await add_project(factory, "p1", credit_enforced=True)
-            harness = Harness(
-                "memory", MemoryMeter(factory, flush_interval=0.05, clock=clock), factory, clock
-            )
-        else:
-            factory = await stack.enter_async_context(pg_db())
-            client, prefix = await stack.enter_async_context(redis_prefix())
-            await add_project(factory, "p1", credit_enforced=True)
-            meter = RedisMeter(client, factory, prefix=prefix, flush_interval=0.05, clock=clock)
-            harness = Harness("redis", meter, factory, clock, client, prefix)
-        await harness.meter.start()
-        try:
+    if request.param == "redis":
+        async with redis_harness(flush_interval=0.05) as harness:
             yield harness
-        finally:
-            for replica in harness.replicas:
-                await replica.aclose()
-            await harness.meter.aclose()
+        return
+    clock = FakeClock()
+    async with sqlite_db(tmp_path / "tollway.db") as factory:
+        await add_project(factory, "p1", credit_enforced=True)
+        meter = MemoryMeter(factory, flush_interval=0.05, clock=clock)
+        async with started(Harness("memory", meter, factory, clock)) as harness:
+            yield harness
+
+
+@contextlib.asynccontextmanager
+async def redis_harness(**meter_options: Any) -> AsyncIterator[Harness]:
+    """Replica A (the harness's meter) on a fresh PostgreSQL schema and Redis prefix, project p1."""
+    async with pg_db() as factory, redis_prefix() as (client, prefix):
+        await add_project(factory, "p1", credit_enforced=True)
+        clock = FakeClock()
+        meter = RedisMeter(client, factory, prefix=prefix, clock=clock, **meter_options)
+        async with started(Harness("redis", meter, factory, clock, client, prefix)) as harness:
+            yield harness
+
+
+@contextlib.asynccontextmanager
+async def started(harness: Harness) -> AsyncIterator[Harness]:
+    """Starts the harness's meter; closes it and every replica a test started afterwards."""
+    await harness.meter.start()
+    try:
+        yield harness
+    finally:
+        for replica in harness.replicas:
+            await replica.aclose()
+        await harness.meter.aclose()
 
 
 async def add_project(

@@ -14,24 +14,14 @@ from tollway.metering import RedisMeter, Ticket
 from tollway.store.models import Project, UsageRow
 from tollway.types import Limits
 
-from .conftest import FakeClock, Harness, add_project, admission, call_record, pg_db, redis_prefix
+from .conftest import Harness, admission, call_record, redis_harness
 
 
 @pytest.fixture
 async def h() -> AsyncIterator[Harness]:
     """Replica A (the harness's meter) plus whatever replicas a test starts, on fresh state."""
-    async with pg_db() as factory, redis_prefix() as (client, prefix):
-        await add_project(factory, "p1", credit_enforced=True)
-        clock = FakeClock()
-        harness = Harness("redis", RedisMeter(client, factory, prefix=prefix, clock=clock), factory, clock)
-        harness.redis, harness.prefix = client, prefix
-        await harness.meter.start()
-        try:
-            yield harness
-        finally:
-            for replica in harness.replicas:
-                await replica.aclose()
-            await harness.meter.aclose()
+    async with redis_harness() as harness:
+        yield harness
 
 
 async def totals(h: Harness) -> tuple[int, Decimal, Decimal]:

@@ -46,7 +46,10 @@ async def test_kill9_replica_mid_load() -> None:
             served = await asyncio.gather(*(serve(survivor, 0.3) for _ in range(4)))  # both under load
             victim.send_signal(signal.SIGKILL)
             await victim.wait()
-            served += await asyncio.gather(*(serve(survivor, 0.2) for _ in range(4)))
+            # Long enough for the dead replica's held concurrency slots (up to 16 of 20) to pass their
+            # deadline (max_call_seconds=1): before that, 4 workers share what is left, and on a slow
+            # machine one of them could go 0.2 s without a slot.
+            served += await asyncio.gather(*(serve(survivor, 1.3) for _ in range(4)))
             assert all(count > 0 for count in served[4:])  # the survivor kept serving after the kill
 
             await asyncio.sleep(1.1)  # past the victim's reservation deadline (max_call_seconds=1)

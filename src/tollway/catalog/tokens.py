@@ -110,7 +110,8 @@ def estimate_tokens(body: dict[str, Any], raw: bytes | None) -> int:
     without them and each image counts as TOKENS_PER_IMAGE.
     """
     data = raw if raw is not None else orjson.dumps(body)
-    if b"image_url" not in data and b"input_image" not in data:
+    # find(), not `in`: bytes.__contains__ first tries the operand as an int, raising and dropping a TypeError
+    if data.find(b"image_url") < 0 and data.find(b"input_image") < 0:
         return len(data) // 3 + 8
     messages = body.get("messages")
     messages = messages if isinstance(messages, list) else []

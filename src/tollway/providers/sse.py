@@ -21,7 +21,9 @@ class SseSplitter:
         self.done = False
 
     def feed(self, data: bytes) -> bytes:
-        if b"\r" in data:
+        # find(), not `in`: bytes.__contains__ first tries the operand as an int and formats (then drops)
+        # a TypeError on every chunk.
+        if data.find(b"\r") >= 0:
             data = data.replace(b"\r\n", b"\n")
         buffer = self._pending + data if self._pending else data
         end = buffer.rfind(b"\n\n")

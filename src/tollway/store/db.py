@@ -7,6 +7,7 @@ hot path never does.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from sqlalchemy import event, text
@@ -20,6 +21,7 @@ HEAD_REVISION = "0001"
 def create_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
+        _bind_none_directly()
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
@@ -34,6 +36,15 @@ def _ensure_sqlite_dir(url: str) -> None:
     path = url.split("///", 1)[-1]
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _bind_none_directly() -> None:
+    """Give sqlite3 an adapter for None (it returns None: bound as NULL, as before). Without one, every
+    None parameter goes through sqlite3's adaptation fallback, which looks up `__adapt__` on its
+    protocol class and builds (then drops) an AttributeError with a formatted message: ~1 µs per NULL,
+    and each ledger row binds two or three. `{}.get` is a C callable that answers None to anything."""
+    answer_none: dict[None, None] = {}
+    sqlite3.register_adapter(type(None), answer_none.get)
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

@@ -64,7 +64,7 @@ def make_record(admission: Admission) -> CallRecord:
         request_id=admission.request_id,
         surface="openai",
         operation="chat",
-        started_at=datetime.now(UTC),
+        started=time.time(),
         project_id=admission.project_id,
         key_id=admission.key_id,
         model_served=admission.model_id,

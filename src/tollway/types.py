@@ -230,7 +230,7 @@ class CallRecord:
     request_id: str
     surface: str
     operation: str
-    started_at: datetime
+    started: float  # Unix time, in seconds, when the call arrived (a float: no datetime per call)
     project_id: str | None = None
     key_id: str | None = None
     model_requested: str | None = None

@@ -4,6 +4,7 @@ key prefix per test (deleted afterwards), a fake clock, and builders for admissi
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -211,7 +212,7 @@ def call_record(
         request_id=request_id or (adm.request_id if adm else f"req_{uuid.uuid4().hex}"),
         surface="openai",
         operation="chat",
-        started_at=datetime.now(UTC),
+        started=time.time(),
         project_id=project or (adm.project_id if adm else None),
         key_id=key or (adm.key_id if adm else None),
         model_requested="test-model",

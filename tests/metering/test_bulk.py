@@ -3,6 +3,7 @@ still count once."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -23,12 +24,12 @@ from .conftest import add_project, pg_db, sqlite_db
 
 
 def records() -> list[CallRecord]:
-    """Rows that exercise every conversion: zones, whole seconds, None, floats given as ints, money."""
+    """Rows that exercise every conversion: times, whole seconds, None, floats given as ints, money."""
     base: dict[str, Any] = dict(surface="openai", operation="chat", project_id="p1", key_id="k1")
     return [
         CallRecord(
             request_id=f"r{uuid.uuid4().hex}",
-            started_at=datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC),
+            started=datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC).timestamp(),
             model_requested="m",
             model_served="upstream:m",
             backend="openai",
@@ -50,7 +51,9 @@ def records() -> list[CallRecord]:
         ),
         CallRecord(
             request_id=f"r{uuid.uuid4().hex}",
-            started_at=datetime(2026, 3, 4, 23, 30, 0, tzinfo=timezone(timedelta(hours=-2))),  # next UTC day
+            started=datetime(
+                2026, 3, 4, 23, 30, 0, tzinfo=timezone(timedelta(hours=-2))
+            ).timestamp(),  # next UTC day
             usage=Usage(),
             cost=Decimal("0.0000000001"),
             latency_ms=7,  # an int, as a caller may pass
@@ -60,7 +63,7 @@ def records() -> list[CallRecord]:
         ),
         CallRecord(
             request_id=f"r{uuid.uuid4().hex}",
-            started_at=datetime(2026, 3, 4, 5, 6, 7),  # naive: taken as UTC
+            started=datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC).timestamp(),  # a whole second
             usage=Usage(output_tokens=1),
             cost=Decimal(0),
             status=500,
@@ -148,18 +151,26 @@ async def test_stream_rows_skip_an_unreadable_one(tmp_path: Path) -> None:
         assert project is not None and project.spent == Decimal("0.1234567892")
 
 
-def test_sqlite_time_is_what_sqlalchemy_stores() -> None:
+def test_sqlite_time_is_what_sqlalchemy_stores_for_that_instant() -> None:
+    """`sqlite_time_of(t)` is SQLAlchemy's text for `datetime.fromtimestamp(t, UTC)`: same rounding
+    (half a microsecond, a carry into the next second or day), microseconds always written out."""
     process = sqlite.DATETIME().bind_processor(sqlite.dialect())
     assert process is not None
-    moments = [
-        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),  # no microseconds: still written out
-        datetime(2026, 1, 2, 3, 4, 5, 6),
-        datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5))),
-        datetime(1999, 6, 1, 0, 0, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+    rng = random.Random(7)
+    epochs = [
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp(),  # a whole second
+        datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC).timestamp() + 0.0000006,  # into 2027
+        1_700_000_000.0000005,  # half a microsecond: to even
+        1_700_000_000.0000015,
+        1_700_000_000.9999996,
+        946_684_799.9999999,
     ]
-    for moment in moments:
-        utc = moment.astimezone(UTC) if moment.tzinfo else moment
-        assert bulk.sqlite_time(moment) == process(utc)
+    epochs += [rng.uniform(0, 4_102_444_800) for _ in range(20_000)]
+    epochs += [
+        1_790_000_000 + rng.randrange(10**6) / 1e6 + rng.choice((0, 5e-7, -5e-7)) for _ in range(20_000)
+    ]
+    for epoch in epochs:
+        assert bulk.sqlite_time_of(epoch) == process(datetime.fromtimestamp(epoch, UTC)), epoch
 
 
 async def test_sqlite_takes_the_exact_path_only_for_replays(

@@ -46,7 +46,7 @@ def _row(
         request_id=rid,
         surface="openai",
         operation="chat",
-        started_at=when,
+        started=when.timestamp(),
         project_id="p1",
         key_id=key,
         model_requested=model,

@@ -18,9 +18,10 @@ a row on SQLite and ~25 µs on PostgreSQL (building, processing and flattening a
 
 from __future__ import annotations
 
+import math
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import chain
 from typing import Any, cast
@@ -99,15 +100,25 @@ class Conflict(Exception):
     """Some rows of a fast SQLite batch existed already: redo the batch on the exact path."""
 
 
-def sqlite_time(moment: datetime) -> str:
-    """A time as SQLAlchemy's SQLite DateTime stores it: naive UTC text, always with microseconds
-    (SQLAlchemy drops the zone without converting it, so convert here first)."""
-    tz = moment.tzinfo
-    if tz is None:
-        return moment.isoformat(" ", "microseconds")
-    if tz is not UTC:
-        moment = moment.astimezone(UTC)
-    return moment.isoformat(" ", "microseconds")[:26]  # cut "+00:00": cheaper than replace(tzinfo=)
+_SECONDS: dict[int, str] = {}  # Unix second -> 'YYYY-MM-DD HH:MM:SS' (UTC), for sqlite_time_of
+
+
+def sqlite_time_of(epoch: float) -> str:
+    """A Unix time as SQLAlchemy's SQLite DateTime stores `datetime.fromtimestamp(epoch, UTC)`: naive UTC
+    text, always with microseconds, rounded as that datetime is (to the nearest microsecond, half to
+    even). Without building the datetime, and with the seconds formatted once per second: a datetime
+    and its isoformat cost ~1.6 µs a row here, this ~0.3."""
+    fraction, whole = math.modf(epoch)
+    micros = round(fraction * 1e6)
+    second = int(whole)
+    if micros >= 1_000_000:
+        second, micros = second + 1, micros - 1_000_000
+    text = _SECONDS.get(second)
+    if text is None:
+        if len(_SECONDS) > 4096:  # one entry a second: bounded however long the process lives
+            _SECONDS.clear()
+        text = _SECONDS[second] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
+    return f"{text}.{micros:06d}"
 
 
 def sqlite_tuple(record: CallRecord) -> tuple[Any, ...]:
@@ -115,7 +126,7 @@ def sqlite_tuple(record: CallRecord) -> tuple[Any, ...]:
     usage = record.usage
     return (
         record.request_id,
-        sqlite_time(record.started_at),
+        sqlite_time_of(record.started),
         record.project_id,
         record.key_id,
         record.surface,

@@ -39,12 +39,9 @@ SessionFactory = async_sessionmaker[AsyncSession]
 def record_to_row(record: CallRecord) -> Row:
     """The `usage_ledger` column values of one call (times in UTC)."""
     usage = record.usage
-    started = record.started_at
-    if started.tzinfo is not UTC:  # the pipeline's times are UTC already: skip the conversion
-        started = started.replace(tzinfo=UTC) if started.tzinfo is None else started.astimezone(UTC)
     return {
         "request_id": record.request_id,
-        "created_at": started,
+        "created_at": datetime.fromtimestamp(record.started, UTC),
         "project_id": record.project_id,
         "key_id": record.key_id,
         "surface": record.surface,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -28,10 +27,6 @@ class Call:
     ttfb: float | None = None
     streamed: bool = False
     headers: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def started_at(self) -> datetime:
-        return datetime.fromtimestamp(self.started_wall, UTC)
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000.0

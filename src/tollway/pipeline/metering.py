@@ -112,7 +112,7 @@ class Metering:
             request_id=call.request_id,
             surface=call.surface,  # a StrEnum is its own str value (no descriptor call)
             operation=call.operation,
-            started_at=call.started_at,
+            started=call.started_wall,
             project_id=call.principal.project_id or None,
             key_id=call.principal.key_id,
             model_requested=call.model_requested or None,

@@ -77,6 +77,12 @@ def test_reset_format_matches_openai() -> None:
     ]  # fmt: skip
 
 
+def test_every_reset_under_a_minute_is_seconds_with_up_to_three_decimals() -> None:
+    for ms in range(1000, 60_000):
+        whole, frac = divmod(ms, 1000)
+        assert format_reset(ms) == f"{whole}.{frac:03d}".rstrip("0").rstrip(".") + "s"
+
+
 def test_headers_pick_fewest_remaining() -> None:
     tight, loose = RateState(10, 1, 500), RateState(100, 50, 60_000)
     assert most_restrictive([loose, None, tight]) is tight

@@ -13,11 +13,8 @@ def format_reset(ms: int) -> str:
         return "0s"
     if ms < 1000:
         return f"{ms}ms"
-    if ms < 60_000:  # the usual case (a 60 s window): no divmod, no float formatting
-        whole, frac = divmod(ms, 1000)
-        if not frac:
-            return f"{whole}s"
-        return f"{whole}.{frac:03d}".rstrip("0") + "s"
+    if ms < 60_000:  # the usual case (a 60 s window): at most 5 significant digits, which `g` writes
+        return f"{ms / 1000:g}s"  # exactly, without trailing zeros ("1.5s", "20s", "59.999s")
     hours, rest = divmod(ms, 3_600_000)
     minutes, rest = divmod(rest, 60_000)
     seconds = f"{rest / 1000:.3f}".rstrip("0").rstrip(".")

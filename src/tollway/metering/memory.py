@@ -214,7 +214,11 @@ class MemoryMeter:
                 state = (limits.tpm - scope.token_sum, -reset, limits.tpm)
                 if tokens is None or state < tokens:
                     tokens = state
-        return _rate_state(requests), _rate_state(tokens)
+        # RateState(limit, remaining, reset_ms), built inline: this runs on every admit
+        return (
+            None if requests is None else RateState(requests[2], requests[0], -requests[1]),
+            None if tokens is None else RateState(tokens[2], tokens[0], -tokens[1]),
+        )
 
     async def settle(self, ticket: Ticket, record: CallRecord) -> None:
         if ticket.settled:
@@ -276,10 +280,6 @@ class MemoryMeter:
         if key is None:
             key = self._keys[key_id] = _KeySpend(_ZERO)
         return key
-
-
-def _rate_state(state: tuple[int, int, int] | None) -> RateState | None:
-    return None if state is None else RateState(state[2], state[0], -state[1])
 
 
 def _quantized(cost: Decimal) -> Decimal:

@@ -27,7 +27,7 @@ def max_output_tokens(request: ModelRequest, model: CatalogModel, prompt_tokens:
     for field in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
         value = body.get(field)
         if isinstance(value, int) and value > 0:
-            return value * max(1, _int(body.get("n"), 1))
+            return value * _int(body.get("n"), 1)
     if model.max_output_tokens:
         return model.max_output_tokens
     if model.context_window:

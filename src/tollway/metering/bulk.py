@@ -106,8 +106,8 @@ _SECONDS: dict[int, str] = {}  # Unix second -> 'YYYY-MM-DD HH:MM:SS' (UTC), for
 def sqlite_time_of(epoch: float) -> str:
     """A Unix time as SQLAlchemy's SQLite DateTime stores `datetime.fromtimestamp(epoch, UTC)`: naive UTC
     text, always with microseconds, rounded as that datetime is (to the nearest microsecond, half to
-    even). Without building the datetime, and with the seconds formatted once per second: a datetime
-    and its isoformat cost ~1.6 µs a row here, this ~0.3."""
+    even). Without building the datetime, and with the seconds formatted once per second: ~0.65 µs a row
+    here, against ~1.4 µs for a datetime and its isoformat."""
     fraction, whole = math.modf(epoch)
     micros = round(fraction * 1e6)
     second = int(whole)

@@ -41,7 +41,7 @@ def _ensure_sqlite_dir(url: str) -> None:
 def _bind_none_directly() -> None:
     """Give sqlite3 an adapter for None (it returns None: bound as NULL, as before). Without one, every
     None parameter goes through sqlite3's adaptation fallback, which looks up `__adapt__` on its
-    protocol class and builds (then drops) an AttributeError with a formatted message: ~1 µs per NULL,
+    protocol class and builds (then drops) an AttributeError with a formatted message: ~0.3 µs per NULL,
     and each ledger row binds two or three. `{}.get` is a C callable that answers None to anything."""
     answer_none: dict[None, None] = {}
     sqlite3.register_adapter(type(None), answer_none.get)

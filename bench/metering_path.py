@@ -39,6 +39,7 @@ from tollway.store.models import Project
 from tollway.types import Limits, ModelRequest, Operation, Pricing, Principal, Surface, Usage
 
 BATCH = 350  # calls per ledger flush
+FUNDS = Decimal(1_000_000)
 MODEL = CatalogModel(
     id="upstream:gpt-4o-mini",
     provider="upstream",
@@ -92,13 +93,16 @@ async def with_driver(work: str, calls: int, rounds: int) -> None:
             session.add(Project(id=PRINCIPAL.project_id, name="bench", created_at=datetime.now(UTC)))
         meter = MemoryMeter(sessions, flush_interval=3600)  # flushed by the driver, every BATCH calls
         await meter.start()
-        await meter.grant(PRINCIPAL.project_id, Decimal(1_000_000), None)
+        await meter.grant(PRINCIPAL.project_id, FUNDS, None)
         driver = Driver(meter)
         try:
             if work in ("on", "off"):  # one run, for callgrind to count
                 await driver.run(work == "on", calls)
             else:
                 await timed(driver, calls, rounds)
+            # Evidence that the metered calls were charged (a path that metered nothing would be cheap).
+            spent = FUNDS - await meter.balance(PRINCIPAL.project_id)
+            print(f"charged ${spent} to the bench project")
         finally:
             await meter.aclose()
             await engine.dispose()

@@ -19,6 +19,12 @@ BASELINE = "tollway-nometer"  # the metering-off side of every metering ratio
 DEFAULT_LATENCY_MS = (50.0, 150.0)
 
 
+def latency_range(meta: dict[str, Any]) -> str:
+    """The slow mock's delay range of a run ("50-150 ms"), from its metadata record."""
+    low, high = meta.get("latency_ms") or DEFAULT_LATENCY_MS
+    return f"{low:g}-{high:g} ms"
+
+
 @dataclass(frozen=True)
 class Check:
     name: str
@@ -51,8 +57,7 @@ class Figures:
         self.procs = {r["target"]: r for r in records if r.get("kind") == "process"}
         self.rounds = [r for r in records if r.get("kind") == "round"]
         meta = next((r for r in records if r.get("kind") == "meta"), {})
-        low, high = meta.get("latency_ms") or DEFAULT_LATENCY_MS
-        self.latency = f"{low:g}-{high:g} ms"  # the slow mock's delay range, for labels
+        self.latency = latency_range(meta)  # the slow mock's delay range, for labels
 
     def get(self, target: str, workload: str, conc: int, field: str) -> float | None:
         run = self.runs.get((target, workload, conc))
@@ -165,18 +170,23 @@ def _difference(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a - b
 
 
-def round_cpu(records: Records, target: str, workload: str) -> list[float]:
-    """CPU µs/req of each metering round of `target` on `workload`, in round order (rounds without
-    a figure left out)."""
-    found = sorted(
-        (int(r["round"]), float(r["cpu_us_per_req"]))
+def cpu_by_round(records: Records, target: str, workload: str) -> dict[int, float]:
+    """Round number -> CPU µs/req of `target` on `workload` in the metering rounds (rounds without a
+    figure left out)."""
+    return {
+        int(r["round"]): float(r["cpu_us_per_req"])
         for r in records
         if r.get("kind") == "round"
         and r["target"] == target
         and r["workload"] == workload
         and r.get("cpu_us_per_req") is not None
-    )
-    return [cpu for _, cpu in found]
+    }
+
+
+def round_cpu(records: Records, target: str, workload: str) -> list[float]:
+    """CPU µs/req of each metering round of `target` on `workload`, in round order."""
+    by_round = cpu_by_round(records, target, workload)
+    return [by_round[number] for number in sorted(by_round)]
 
 
 def median(values: list[float]) -> float | None:
@@ -192,18 +202,7 @@ def paired_overheads(records: Records, target: str, workload: str) -> list[float
     """`target`'s extra CPU over tollway-nometer in each metering round that measured both, in round
     order. The two runs of a round are seconds apart, so a drift of the machine's speed between rounds
     (routine on a shared VM) moves both sides of a pair and cancels out of its ratio."""
-
-    def by_round(name: str) -> dict[int, float]:
-        return {
-            int(r["round"]): float(r["cpu_us_per_req"])
-            for r in records
-            if r.get("kind") == "round"
-            and r["target"] == name
-            and r["workload"] == workload
-            and r.get("cpu_us_per_req") is not None
-        }
-
-    on, off = by_round(target), by_round(BASELINE)
+    on, off = cpu_by_round(records, target, workload), cpu_by_round(records, BASELINE, workload)
     pairs = (overhead_pct(on[n], off[n]) for n in sorted(on.keys() & off.keys()))
     return [value for value in pairs if value is not None]
 

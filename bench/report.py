@@ -141,11 +141,6 @@ def checks_table(checks: list[ratios.Check]) -> list[str]:
     return [*lines, ""]
 
 
-def _latency(meta: dict[str, Any]) -> str:
-    low, high = meta.get("latency_ms") or ratios.DEFAULT_LATENCY_MS
-    return f"uniform {low:g}-{high:g} ms per call (seeded)"
-
-
 def render(records: Records, meta: dict[str, Any]) -> str:
     runs = [r for r in records if r.get("kind") == "run"]
     checks = ratios.compute(records, meta["targets"])
@@ -155,7 +150,8 @@ def render(records: Records, meta: dict[str, Any]) -> str:
         f"- **placement**: {meta['placement']}",
         f"- **schedule**: {meta['warmup']} s warm-up per workload, then {meta['duration']} s per "
         f"measured run; stream chunks 20; paced streams {meta['pace_ms']} ms between chunks; "
-        f"chat-latency upstream delay {_latency(meta)}; metering rounds {meta.get('metering_rounds', 0)}",
+        f"chat-latency upstream delay uniform {ratios.latency_range(meta)} per call (seeded); "
+        f"metering rounds {meta.get('metering_rounds', 0)}",
         "",
     ]
     lines += ["## Versions", "", " · ".join(f"{k} {v}" for k, v in meta["versions"].items()), ""]

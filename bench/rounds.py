@@ -18,6 +18,7 @@ from bench.ratios import (
     BASELINE,
     ROUND_TARGETS,
     ROUND_WORKLOADS,
+    cpu_by_round,
     median,
     overhead_pct,
     paired_overheads,
@@ -163,19 +164,14 @@ def _cpu_cell(run: dict[str, Any] | None) -> str:
 
 
 def _overhead_row(rounds: Records, workload: str, target: str, numbers: list[int]) -> str:
-    on, off = _by_round(rounds, workload, target), _by_round(rounds, workload, BASELINE)
-    per_round = [overhead_pct(_cpu(on.get(n)), _cpu(off.get(n))) for n in numbers]
+    on, off = cpu_by_round(rounds, target, workload), cpu_by_round(rounds, BASELINE, workload)
+    per_round = [overhead_pct(on.get(n), off.get(n)) for n in numbers]
     cells = [_fmt(v, "{:+.1f} %") for v in per_round]
     checked = median(paired_overheads(rounds, target, workload))  # what the ratio check uses
     known = [v for v in per_round if v is not None]
     spread = f"{min(known):+.1f} to {max(known):+.1f} %" if known else "–"
     label = f"*extra CPU, {target} vs {BASELINE}*"
     return f"| {workload} | {label} | {' | '.join(cells)} | {_fmt(checked, '{:+.1f} %')} | {spread} |"
-
-
-def _cpu(run: dict[str, Any] | None) -> float | None:
-    value = run.get("cpu_us_per_req") if run else None
-    return float(value) if value is not None else None
 
 
 def _fmt(value: Any, pattern: str) -> str:

@@ -22,20 +22,18 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import orjson
 import uvloop
 
+from bench.metering_micro import seed, sqlite
 from tollway.catalog.catalog import CatalogModel
 from tollway.metering import MemoryMeter
 from tollway.observability import Metrics
 from tollway.pipeline.call import Call
 from tollway.pipeline.metering import Metering
-from tollway.store.db import create_engine, session_factory, upgrade
-from tollway.store.models import Project
 from tollway.types import Limits, ModelRequest, Operation, Pricing, Principal, Surface, Usage
 
 BATCH = 350  # calls per ledger flush
@@ -51,7 +49,7 @@ MODEL = CatalogModel(
 PRINCIPAL = Principal(
     key_id="key_bench",
     key_prefix="tw_bench",
-    project_id="proj_bench",
+    project_id="bench",  # metering_micro.seed's project
     project_name="bench",
     scopes=frozenset({"inference"}),
     key_limits=Limits(rpm=10_000_000, tpm=1_000_000_000),
@@ -85,12 +83,8 @@ class Driver:
 
 
 async def with_driver(work: str, calls: int, rounds: int) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        engine = create_engine(f"sqlite+aiosqlite:///{Path(folder) / 'ledger.db'}")
-        await upgrade(engine)
-        sessions = session_factory(engine)
-        async with sessions() as session, session.begin():
-            session.add(Project(id=PRINCIPAL.project_id, name="bench", created_at=datetime.now(UTC)))
+    async with sqlite() as sessions:  # the gateway's engine on a temporary file, as metering_micro's
+        await seed(sessions)
         meter = MemoryMeter(sessions, flush_interval=3600)  # flushed by the driver, every BATCH calls
         await meter.start()
         await meter.grant(PRINCIPAL.project_id, FUNDS, None)
@@ -105,7 +99,6 @@ async def with_driver(work: str, calls: int, rounds: int) -> None:
             print(f"charged ${spent} to the bench project")
         finally:
             await meter.aclose()
-            await engine.dispose()
 
 
 async def timed(driver: Driver, calls: int, rounds: int) -> None:

@@ -3,6 +3,7 @@ still count once."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -222,7 +223,7 @@ async def test_held_connection_writer_inserts_and_charges_in_one_statement() -> 
         writer = pg_writer.json_row_writer(factory)
         assert isinstance(writer, pg_writer.HeldConnectionWriter)
         first, second, third = records()
-        other = CallRecord(**{**vars_of(third), "request_id": f"r{uuid.uuid4().hex}", "project_id": "p2"})
+        other = dataclasses.replace(third, request_id=f"r{uuid.uuid4().hex}", project_id="p2")
         try:
             blobs = [ledger.record_to_bytes(record) for record in (first, second, third, other)]
             assert await writer.write(blobs) == 4
@@ -261,7 +262,3 @@ async def test_held_connection_writer_reconnects_after_losing_its_connection() -
             assert writer._driver.get_server_pid() != backend
         finally:
             await writer.aclose()
-
-
-def vars_of(record: CallRecord) -> dict[str, Any]:
-    return {name: getattr(record, name) for name in record.__dataclass_fields__}

@@ -35,6 +35,10 @@ def by_name(checks: list[ratios.Check], start: str) -> ratios.Check:
     return found[0]
 
 
+def metering_check(records: list[dict[str, Any]], start: str) -> ratios.Check:
+    return by_name(ratios.metering_checks(ratios.Figures(records)), start)
+
+
 def test_median_and_round_cpu_order_by_round_and_skip_missing_figures() -> None:
     records = [
         round_("tollway", "chat", 3, 300.0),
@@ -62,9 +66,7 @@ def test_metering_checks_use_the_median_of_the_paired_rounds() -> None:
     ]
     for number, (on, off) in enumerate([(110.0, 100.0), (130.0, 90.0), (112.0, 100.0)], 1):
         records += [round_("tollway", "chat", number, on), round_("tollway-nometer", "chat", number, off)]
-    check = by_name(
-        ratios.metering_checks(ratios.Figures(records)), "metering on (embedded) vs off: extra CPU per chat"
-    )
+    check = metering_check(records, "metering on (embedded) vs off: extra CPU per chat")
     # per round +10 %, +44.4 %, +12 %: the median of the paired overheads
     assert check.value == pytest.approx(12.0)
     assert "median of 3 interleaved rounds, paired" in check.name
@@ -76,9 +78,7 @@ def test_metering_checks_fall_back_to_single_runs_without_rounds() -> None:
         run("tollway", "stream", 16, cpu_us_per_req=130.0),
         run("tollway-nometer", "stream", 16, cpu_us_per_req=100.0),
     ]
-    check = by_name(
-        ratios.metering_checks(ratios.Figures(records)), "metering on (embedded) vs off: extra CPU per stream"
-    )
+    check = metering_check(records, "metering on (embedded) vs off: extra CPU per stream")
     assert check.value == pytest.approx(30.0)
     assert "single runs" in check.name
     assert check.verdict == "FAIL"
@@ -90,10 +90,7 @@ def test_metering_check_counts_rounds_and_errors_per_side() -> None:
         round_("tollway-scaleout", "chat", 2, 120.0, errors=2),
         round_("tollway-nometer", "chat", 1, 100.0),
     ]
-    check = by_name(
-        ratios.metering_checks(ratios.Figures(records)),
-        "metering on (PostgreSQL + Redis) vs off: extra CPU per chat",
-    )
+    check = metering_check(records, "metering on (PostgreSQL + Redis) vs off: extra CPU per chat")
     assert "median of 1 interleaved rounds, paired" in check.name  # round 2 has no metering-off side
     assert check.detail == "2 errors in its rounds"
 

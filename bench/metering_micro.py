@@ -53,9 +53,9 @@ def make_admission(i: int) -> Admission:
         project_limits=BIG,
         model_limits=BIG,
         tokens=500,
-        max_cost=Decimal("0.001"),
+        max_cost_units=10_000_000,  # $0.001
         credit_enforced=True,
-        spend_cap=None,
+        spend_cap_units=None,
     )
 
 
@@ -69,7 +69,7 @@ def make_record(admission: Admission) -> CallRecord:
         key_id=admission.key_id,
         model_served=admission.model_id,
         usage=Usage(input_tokens=300, output_tokens=100),
-        cost=Decimal("0.0004"),
+        cost_units=4_000_000,  # $0.0004
     )
 
 

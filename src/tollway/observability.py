@@ -10,10 +10,11 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from collections.abc import Iterator
-from decimal import Decimal
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
+
+from tollway.money import to_dollars
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 CallKey = tuple[str, str, str, str]  # surface, operation, backend, status
@@ -23,7 +24,7 @@ class Metrics(Collector):
     def __init__(self) -> None:
         self.calls: dict[CallKey, int] = defaultdict(int)
         self.tokens: dict[tuple[str, str], int] = defaultdict(int)  # (backend, direction)
-        self.cost: dict[str, Decimal] = defaultdict(Decimal)  # backend -> dollars
+        self.cost: dict[str, int] = defaultdict(int)  # backend -> 1e-10 dollars (`tollway.money`)
         self.latency_buckets = [0] * (len(BUCKETS) + 1)
         self.latency_sum = 0.0
         self.registry = CollectorRegistry(auto_describe=False)
@@ -39,7 +40,7 @@ class Metrics(Collector):
         seconds: float,
         input_tokens: int,
         output_tokens: int,
-        cost: Decimal,
+        cost_units: int,
     ) -> None:
         name = backend or "none"
         self.calls[(surface, operation, name, str(status))] += 1
@@ -47,8 +48,8 @@ class Metrics(Collector):
             self.tokens[(name, "input")] += input_tokens
         if output_tokens:
             self.tokens[(name, "output")] += output_tokens
-        if cost:
-            self.cost[name] += cost
+        if cost_units:
+            self.cost[name] += cost_units
         self.latency_buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
         self.latency_sum += seconds
 
@@ -70,8 +71,8 @@ class Metrics(Collector):
         cost = CounterMetricFamily(
             "tollway_cost_dollars", "Cost of calls in US dollars, by backend.", labels=["backend"]
         )
-        for backend, amount in list(self.cost.items()):
-            cost.add_metric([backend], float(amount))
+        for backend, units in list(self.cost.items()):
+            cost.add_metric([backend], float(to_dollars(units)))
         yield cost
         yield self._latency()
 

@@ -237,7 +237,7 @@ class CallRecord:
     model_served: str | None = None
     backend: str | None = None
     usage: Usage = field(default_factory=Usage)
-    cost: Decimal = Decimal(0)
+    cost_units: int = 0  # 1e-10 dollars (`tollway.money`)
     latency_ms: float = 0.0
     ttfb_ms: float | None = None
     status: int = 200

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from tollway.metering import Admission, MemoryMeter, RedisMeter, Ticket
+from tollway.money import to_units
 from tollway.store.models import Base, Project
 from tollway.types import CallRecord, Limits, Usage
 
@@ -190,9 +191,9 @@ def admission(
         project_limits=project_limits,
         model_limits=model_limits,
         tokens=tokens,
-        max_cost=Decimal(max_cost),
+        max_cost_units=to_units(Decimal(max_cost), up=True),
         credit_enforced=enforced,
-        spend_cap=None if cap is None else Decimal(cap),
+        spend_cap_units=None if cap is None else to_units(Decimal(cap)),
     )
 
 
@@ -218,7 +219,7 @@ def call_record(
         model_requested="test-model",
         model_served=adm.model_id if adm else None,
         usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens),
-        cost=Decimal(cost),
+        cost_units=to_units(Decimal(cost)),
         latency_ms=12.5,
         status=status,
     )

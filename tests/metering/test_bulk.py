@@ -43,7 +43,7 @@ def records() -> list[CallRecord]:
                 audio_seconds=1.25,
                 characters=7,
             ),
-            cost=Decimal("0.1234567891"),
+            cost_units=1_234_567_891,
             latency_ms=12.5,
             ttfb_ms=3.25,
             status=200,
@@ -56,7 +56,7 @@ def records() -> list[CallRecord]:
                 2026, 3, 4, 23, 30, 0, tzinfo=timezone(timedelta(hours=-2))
             ).timestamp(),  # next UTC day
             usage=Usage(),
-            cost=Decimal("0.0000000001"),
+            cost_units=1,
             latency_ms=7,  # an int, as a caller may pass
             status=429,
             error_code="rate_limit_exceeded",
@@ -66,7 +66,6 @@ def records() -> list[CallRecord]:
             request_id=f"r{uuid.uuid4().hex}",
             started=datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC).timestamp(),  # a whole second
             usage=Usage(output_tokens=1),
-            cost=Decimal(0),
             status=500,
             surface="anthropic",
             operation="messages",
@@ -233,8 +232,8 @@ async def test_held_connection_writer_inserts_and_charges_in_one_statement() -> 
                 spent = dict((await session.execute(text("SELECT id, spent FROM projects"))).all())
                 count = (await session.execute(text("SELECT count(*) FROM usage_ledger"))).scalar_one()
             assert count == 4
-            assert spent["p1"] == int((first.cost + second.cost + third.cost) * 10**10)
-            assert spent["p2"] == int(other.cost * 10**10)
+            assert spent["p1"] == first.cost_units + second.cost_units + third.cost_units
+            assert spent["p2"] == other.cost_units
             # an unreadable row: the batch goes row by row and the good rows still land
             fresh = [ledger.record_to_bytes(r) for r in records()]
             assert await writer.write([fresh[0], b"{not json", fresh[1]]) == 2

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tollway.metering import ledger
 from tollway.metering.queries import rows_to_csv, rows_to_jsonl, usage_grouped, usage_rows
+from tollway.money import to_units
 from tollway.types import CallRecord, Usage
 
 from .conftest import add_project, pg_db, sqlite_db
@@ -52,7 +53,7 @@ def _row(
         model_requested=model,
         model_served=model,
         usage=Usage(input_tokens=tin, output_tokens=tout),
-        cost=Decimal(cost),
+        cost_units=to_units(Decimal(cost)),
         latency_ms=ms,
         status=status,
     )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tollway.metering import RateState, compute_cost, format_reset, rate_headers, worst_case_cost
+from tollway.metering import RateState, compute_cost, cost_units, format_reset, rate_headers, worst_case_cost
 from tollway.metering.headers import most_restrictive
+from tollway.money import format_units, to_dollars, to_units
 from tollway.types import Pricing, Usage
 
 PRICING = Pricing(
@@ -69,6 +70,42 @@ def test_worst_case_integer_path_equals_the_decimal_formula() -> None:
             worst = worst_case_cost(prompt, output, pricing)
             assert worst == _worst_case_decimal(prompt, output, pricing)
             assert worst.as_tuple().exponent == -10
+
+
+def test_cost_integer_path_equals_the_decimal_formula() -> None:
+    from tollway.metering.cost import _cost_decimal
+
+    pricings = [
+        PRICING,
+        Pricing(input_per_mtok=Decimal("0.15"), output_per_mtok=Decimal("0.6"), per_request=Decimal("0.001")),
+        Pricing(
+            per_image=Decimal("0.04"), per_character=Decimal("0.000015"), per_search_unit=Decimal("2E-3")
+        ),
+        Pricing(input_per_mtok=Decimal("0.00000000001"), output_per_mtok=Decimal("1")),  # finer than 1e-10
+        Pricing(input_per_mtok=Decimal("0.00005"), output_per_mtok=Decimal("0.00015")),  # a token: 0.5, 1.5 units
+    ]
+    usages = [
+        Usage(),
+        Usage(input_tokens=1, output_tokens=1),
+        Usage(input_tokens=1),  # half a unit at the last pricing: rounds up, as ROUND_HALF_UP
+        Usage(input_tokens=1000, cached_input_tokens=400, cache_write_tokens=100, output_tokens=50),
+        Usage(input_tokens=5, cached_input_tokens=9),  # more cached than input: none uncached
+        Usage(input_tokens=999_999, output_tokens=4096, images=3, characters=11, search_units=2),
+    ]
+    for pricing in pricings:
+        for usage in usages:
+            for requests in (0, 1, 2):
+                expected = _cost_decimal(usage, pricing, requests)
+                assert compute_cost(usage, pricing, requests=requests) == expected
+                assert cost_units(usage, pricing, requests=requests) == to_units(expected)
+
+
+def test_units_format_as_plain_dollars() -> None:
+    for units in (0, 1, 10, 26_250_000, 10**10, 10**11, 12_345_678_901_234, -26_250_000):
+        expected = format(to_dollars(units).normalize(), "f")
+        assert format_units(units) == expected
+    assert format_units(26_250_000) == "0.002625"
+    assert format_units(10**11) == "10"
 
 
 def test_reset_format_matches_openai() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tollway.metering.cost import compute_cost, worst_case_cost
+from tollway.metering.cost import compute_cost, cost_units, worst_case_cost, worst_case_units
 from tollway.metering.headers import format_reset, rate_headers
 from tollway.metering.memory import MemoryMeter
 from tollway.metering.protocol import Admission, Meter, RateState, StoreUnavailable, Ticket
@@ -37,7 +37,9 @@ __all__ = [
     "StoreUnavailable",
     "Ticket",
     "compute_cost",
+    "cost_units",
     "format_reset",
     "rate_headers",
     "worst_case_cost",
+    "worst_case_units",
 ]

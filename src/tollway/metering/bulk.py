@@ -30,7 +30,8 @@ import orjson
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tollway.store.models import UsageRow, money_from_units, money_to_units
+from tollway.money import to_dollars
+from tollway.store.models import UsageRow
 from tollway.types import CallRecord
 
 _TABLE = cast(Table, UsageRow.__table__)
@@ -141,7 +142,7 @@ def sqlite_tuple(record: CallRecord) -> tuple[Any, ...]:
         usage.images,
         float(usage.audio_seconds),
         usage.characters,
-        money_to_units(record.cost),
+        record.cost_units,
         float(record.latency_ms),
         None if record.ttfb_ms is None else float(record.ttfb_ms),
         record.status,
@@ -211,7 +212,7 @@ async def postgres_insert(session: AsyncSession, rows_json: bytes) -> list[tuple
     new, in one statement; returns (project id, cost) of those inserted. A request id repeated within
     the array is inserted once."""
     result = await session.execute(_PG_INSERT, {"rows": rows_json.decode()})
-    return [(project_id, money_from_units(units)) for project_id, units in result]
+    return [(project_id, to_dollars(int(units))) for project_id, units in result]
 
 
 def rows_json(rows: Iterable[dict[str, Any]]) -> bytes:

@@ -8,16 +8,44 @@ them separately (Anthropic) add them up first.
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from typing import NamedTuple
 
+from tollway.money import QUANTUM, exact_units, to_dollars, to_units
 from tollway.types import Pricing, Usage
 
-QUANTUM = Decimal("1e-10")
 _MILLION = Decimal(1_000_000)
 _ZERO = Decimal(0)
 
 
 def compute_cost(usage: Usage, pricing: Pricing, *, requests: int = 1) -> Decimal:
-    """What a call that consumed `usage` costs under `pricing`, rounded half-up to 1e-10 dollars."""
+    """What a call that consumed `usage` costs under `pricing`, in dollars rounded half-up to 1e-10."""
+    return to_dollars(cost_units(usage, pricing, requests=requests))
+
+
+def cost_units(usage: Usage, pricing: Pricing, *, requests: int = 1) -> int:
+    """`compute_cost` in 1e-10 dollar units. Runs after every call, so it is integer arithmetic on the
+    prices in units (exact: the same result as the decimal formula); audio seconds and prices finer than
+    a unit take the decimal way."""
+    rates = _rates(pricing)
+    if rates is None or usage.audio_seconds:
+        return to_units(_cost_decimal(usage, pricing, requests))
+    uncached = max(0, usage.input_tokens - usage.cached_input_tokens - usage.cache_write_tokens)
+    per_token = (  # units per million tokens
+        uncached * rates.input
+        + usage.cached_input_tokens * rates.cached_input
+        + usage.cache_write_tokens * rates.cache_write
+        + usage.output_tokens * rates.output
+    )
+    return (
+        (per_token + 500_000) // 1_000_000  # half up, as the decimal formula's quantize
+        + requests * rates.request
+        + usage.images * rates.image
+        + usage.characters * rates.character
+        + usage.search_units * rates.search_unit
+    )
+
+
+def _cost_decimal(usage: Usage, pricing: Pricing, requests: int) -> Decimal:
     cached_price = _or(pricing.cached_input_per_mtok, pricing.input_per_mtok)
     write_price = _or(pricing.cache_write_per_mtok, pricing.input_per_mtok)
     uncached = max(0, usage.input_tokens - usage.cached_input_tokens - usage.cache_write_tokens)
@@ -41,43 +69,61 @@ def compute_cost(usage: Usage, pricing: Pricing, *, requests: int = 1) -> Decima
 
 
 def worst_case_cost(input_tokens: int, max_output_tokens: int, pricing: Pricing) -> Decimal:
-    """The most a call with this prompt and output budget can cost: every prompt token at the dearest
-    input price (a cache write may cost more than a plain input token), plus the per-request price.
-    Rounded up, so it is never below `compute_cost` of any usage within those bounds.
+    """`worst_case_units` in dollars."""
+    return to_dollars(worst_case_units(input_tokens, max_output_tokens, pricing))
 
-    Runs before every metered call, so it is integer arithmetic on the prices in 1e-10 dollar units
-    (exact: the same result as the decimal formula); prices finer than that take the decimal way."""
-    rates = _worst_case_rates(pricing)
+
+def worst_case_units(input_tokens: int, max_output_tokens: int, pricing: Pricing) -> int:
+    """The most a call with this prompt and output budget can cost, in units: every prompt token at the
+    dearest input price (a cache write may cost more than a plain input token), plus the per-request
+    price. Rounded up, so it is never below `cost_units` of any usage within those bounds."""
+    rates = _rates(pricing)
     if rates is None:
-        return _worst_case_decimal(input_tokens, max_output_tokens, pricing)
-    _, input_units, output_units, request_units = rates
-    per_token = max(0, input_tokens) * input_units + max(0, max_output_tokens) * output_units
-    return Decimal(-(-per_token // 1_000_000) + request_units).scaleb(-10)  # ceil(per_token / 1e6)
+        return to_units(_worst_case_decimal(input_tokens, max_output_tokens, pricing))
+    per_token = max(0, input_tokens) * rates.dearest_input + max(0, max_output_tokens) * rates.output
+    return -(-per_token // 1_000_000) + rates.request  # ceil(per_token / 1e6)
 
 
-_Rates = tuple[Pricing, int, int, int]  # the pricing, then dearest input, output per Mtok, per request
-_RATES: dict[int, _Rates | None] = {}  # id(pricing): a catalog holds a handful of pricings for its life
+class _Rates(NamedTuple):
+    """A pricing's prices in units (token prices per million tokens), when all are whole units."""
+
+    pricing: Pricing
+    input: int
+    cached_input: int
+    cache_write: int
+    dearest_input: int
+    output: int
+    request: int
+    image: int
+    character: int
+    search_unit: int
 
 
-def _worst_case_rates(pricing: Pricing) -> _Rates | None:
+_RATES: dict[int, tuple[Pricing, _Rates | None]] = {}  # by id(pricing): a catalog holds a handful
+
+
+def _rates(pricing: Pricing) -> _Rates | None:
     cached = _RATES.get(id(pricing))
     if cached is not None and cached[0] is pricing:
-        return cached
-    dearest, output, request = (
-        _units(price) for price in (_dearest_input(pricing), pricing.output_per_mtok, pricing.per_request)
+        return cached[1]
+    prices = (
+        pricing.input_per_mtok,
+        _or(pricing.cached_input_per_mtok, pricing.input_per_mtok),
+        _or(pricing.cache_write_per_mtok, pricing.input_per_mtok),
+        _dearest_input(pricing),
+        pricing.output_per_mtok,
+        pricing.per_request,
+        pricing.per_image,
+        pricing.per_character,
+        pricing.per_search_unit,
     )
-    rates = (
-        None if dearest is None or output is None or request is None else (pricing, dearest, output, request)
-    )
+    units = [exact_units(price) for price in prices]
+    whole = [unit for unit in units if unit is not None and unit >= 0]
+    rates = _Rates(pricing, *whole) if len(whole) == len(prices) else None
     if len(_RATES) > 10_000:  # bounded, however many pricings come and go
         _RATES.clear()
-    _RATES[id(pricing)] = rates
+    _RATES[id(pricing)] = (pricing, rates)
     return rates
-
-
-def _units(price: Decimal) -> int | None:
-    scaled = price.scaleb(10)
-    return int(scaled) if scaled == scaled.to_integral_value() else None
 
 
 def _worst_case_decimal(input_tokens: int, max_output_tokens: int, pricing: Pricing) -> Decimal:

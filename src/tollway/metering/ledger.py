@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tollway.background import stop_task
 from tollway.errors import NotFound
 from tollway.metering import bulk
+from tollway.money import to_dollars
 from tollway.store.models import CreditEntry, Project, UsageRow
 from tollway.types import CallRecord
 
@@ -56,7 +57,7 @@ def record_to_row(record: CallRecord) -> Row:
         "images": usage.images,
         "audio_seconds": usage.audio_seconds,
         "characters": usage.characters,
-        "cost": record.cost,
+        "cost": to_dollars(record.cost_units),
         "latency_ms": record.latency_ms,
         "ttfb_ms": record.ttfb_ms,
         "status": record.status,

@@ -11,18 +11,17 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from tollway.errors import InsufficientCredit, RateLimited
 from tollway.metering import ledger
-from tollway.metering.cost import QUANTUM
 from tollway.metering.headers import rate_headers
 from tollway.metering.protocol import Admission, RateState, Ticket
 from tollway.metering.scopes import ScopeMemo
+from tollway.money import to_dollars, to_units
 from tollway.types import CallRecord, Limits
 
 WINDOW = 60.0
-_ZERO = Decimal(0)
 
 
 class _TokenEntry:
@@ -78,18 +77,21 @@ class _Scope:
 
 
 class _Account:
-    """A project's live money: available = credited - spent (settled, written or not) - holds."""
+    """A project's live money in units (`tollway.money`): available = credited - spent (settled, written
+    or not) - holds."""
 
     __slots__ = ("available",)
 
-    def __init__(self, available: Decimal):
+    def __init__(self, available: int):
         self.available = available
 
 
 class _KeySpend:
+    """A key's spend in units."""
+
     __slots__ = ("spent", "used")
 
-    def __init__(self, spent: Decimal):
+    def __init__(self, spent: int):
         self.spent = spent  # settled
         self.used = spent  # settled + held against the key's spend cap
 
@@ -126,9 +128,9 @@ class MemoryMeter:
 
     async def start(self) -> None:
         balances = await ledger.load_balances(self._session_factory)
-        self._accounts = {pid: _Account(amount) for pid, amount in balances.items()}
+        self._accounts = {pid: _Account(to_units(amount)) for pid, amount in balances.items()}
         spend = await ledger.load_key_spend(self._session_factory)
-        self._keys = {kid: _KeySpend(amount) for kid, amount in spend.items()}
+        self._keys = {kid: _KeySpend(to_units(amount)) for kid, amount in spend.items()}
         self._writer.start()
 
     async def aclose(self) -> None:
@@ -170,12 +172,13 @@ class MemoryMeter:
                 scope.active += 1
             taken.append((scope, entry, slot))
         ticket.requests, ticket.tokens = self._snapshot(scopes, now)
-        if admission.credit_enforced and admission.max_cost:
-            ticket.credit_hold = admission.max_cost
-            account.available -= admission.max_cost
-        if admission.spend_cap is not None and admission.max_cost:
-            ticket.cap_hold = admission.max_cost
-            key.used += admission.max_cost
+        hold = admission.max_cost_units
+        if admission.credit_enforced and hold:
+            ticket.credit_hold = hold
+            account.available -= hold
+        if admission.spend_cap_units is not None and hold:
+            ticket.cap_hold = hold
+            key.used += hold
         return ticket
 
     def _scope(self, name: tuple[str, ...]) -> _Scope:
@@ -187,9 +190,10 @@ class MemoryMeter:
     def _check_money(self, admission: Admission) -> tuple[_Account, _KeySpend]:
         account = self._account(admission.project_id)
         key = self._key(admission.key_id)
-        if admission.credit_enforced and account.available < admission.max_cost:
+        if admission.credit_enforced and account.available < admission.max_cost_units:
             raise InsufficientCredit("Insufficient credit: top up the project's balance to continue.")
-        if admission.spend_cap is not None and key.used + admission.max_cost > admission.spend_cap:
+        cap = admission.spend_cap_units
+        if cap is not None and key.used + admission.max_cost_units > cap:
             raise InsufficientCredit("This API key has reached its spend cap.")
         return account, key
 
@@ -233,7 +237,7 @@ class MemoryMeter:
                 scope.token_sum += actual - entry.tokens
                 entry.tokens = actual
         admission = ticket.admission
-        record.cost = cost = _quantized(record.cost)
+        cost = record.cost_units
         record.project_id = record.project_id or admission.project_id
         record.key_id = record.key_id or admission.key_id
         self._account(admission.project_id).available += ticket.credit_hold - cost
@@ -243,13 +247,13 @@ class MemoryMeter:
         self._writer.append(record)
 
     async def record(self, record: CallRecord) -> None:
-        record.cost = _quantized(record.cost)
-        if record.cost and record.project_id:
-            self._account(record.project_id).available -= record.cost
-        if record.cost and record.key_id:
+        cost = record.cost_units
+        if cost and record.project_id:
+            self._account(record.project_id).available -= cost
+        if cost and record.key_id:
             key = self._key(record.key_id)
-            key.spent += record.cost
-            key.used += record.cost
+            key.spent += cost
+            key.used += cost
         self._writer.append(record)
 
     def headers(self, ticket: Ticket) -> dict[str, str]:
@@ -259,29 +263,24 @@ class MemoryMeter:
         async with self._db_lock:
             await ledger.add_credit(self._session_factory, project_id, amount, note)
         account = self._account(project_id)
-        account.available += amount
-        return account.available.quantize(QUANTUM)
+        account.available += to_units(amount)
+        return to_dollars(account.available)
 
     async def balance(self, project_id: str) -> Decimal:
-        return self._account(project_id).available.quantize(QUANTUM)
+        return to_dollars(self._account(project_id).available)
 
     async def key_spend(self, key_id: str) -> Decimal:
-        return self._key(key_id).spent.quantize(QUANTUM)
+        return to_dollars(self._key(key_id).spent)
 
     def _account(self, project_id: str) -> _Account:
         account = self._accounts.get(project_id)
         if account is None:
             # A project created after start has no ledger rows and no credit entries but through us.
-            account = self._accounts[project_id] = _Account(_ZERO)
+            account = self._accounts[project_id] = _Account(0)
         return account
 
     def _key(self, key_id: str) -> _KeySpend:
         key = self._keys.get(key_id)
         if key is None:
-            key = self._keys[key_id] = _KeySpend(_ZERO)
+            key = self._keys[key_id] = _KeySpend(0)
         return key
-
-
-def _quantized(cost: Decimal) -> Decimal:
-    """The cost as the ledger stores it, so the live balance moves by exactly what the row says."""
-    return cost.quantize(QUANTUM, rounding=ROUND_HALF_UP)

@@ -23,9 +23,9 @@ class Admission:
     project_limits: Limits
     model_limits: Limits  # per (project, model); Limits() = none
     tokens: int  # TPM reservation: estimated prompt tokens + max output tokens
-    max_cost: Decimal  # worst-case dollar cost to reserve (>= 0)
+    max_cost_units: int  # worst-case cost to reserve, in 1e-10 dollars (>= 0)
     credit_enforced: bool  # project's balance is binding
-    spend_cap: Decimal | None  # the key's own cap on its total spend
+    spend_cap_units: int | None  # the key's own cap on its total spend, in 1e-10 dollars
 
 
 class StoreUnavailable(Exception):
@@ -50,8 +50,8 @@ class Ticket:
     admission: Admission
     requests: RateState | None = None
     tokens: RateState | None = None
-    credit_hold: Decimal = Decimal(0)  # reserved against the project balance
-    cap_hold: Decimal = Decimal(0)  # reserved against the key's spend cap
+    credit_hold: int = 0  # units reserved against the project balance
+    cap_hold: int = 0  # units reserved against the key's spend cap
     settled: bool = field(default=False)
 
     @property

@@ -14,7 +14,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from redis.asyncio import Redis
@@ -22,27 +22,22 @@ from redis.exceptions import RedisError
 
 from tollway.errors import InsufficientCredit, RateLimited
 from tollway.metering import ledger, lua
-from tollway.metering.cost import QUANTUM
 from tollway.metering.drainer import LedgerDrainer
 from tollway.metering.headers import rate_headers
 from tollway.metering.protocol import Admission, RateState, StoreUnavailable, Ticket
 from tollway.metering.resp import RespClient
 from tollway.metering.scopes import ScopeMemo
 from tollway.metering.scripts import Batcher, Script
+from tollway.money import to_dollars, to_units
 from tollway.types import CallRecord, Limits
 
-_UNIT = Decimal(10) ** 10  # money in Redis: integer units of 1e-10 dollars
 _OK, _LIMITED, _NO_CREDIT, _CAPPED, _INIT_PROJECT, _INIT_KEY = range(6)
 _DONE_TTL_MS = 120_000  # long enough for any settle pipeline retry
 
 
-def to_units(amount: Decimal, *, up: bool = False) -> int:
-    rounding = ROUND_CEILING if up else ROUND_HALF_UP
-    return int((amount * _UNIT).to_integral_value(rounding=rounding))
-
-
 def from_units(units: int | bytes | str) -> Decimal:
-    return Decimal(int(units)).scaleb(-10).quantize(QUANTUM)
+    """Redis's integer units (`tollway.money`) as dollars."""
+    return to_dollars(int(units))
 
 
 def default_consumer_name() -> str:
@@ -143,7 +138,7 @@ class RedisMeter:
             raise StoreUnavailable(str(exc)) from exc
 
     async def _admit_call(self, admission: Admission) -> Ticket:
-        cost = to_units(admission.max_cost, up=True) if admission.max_cost else 0
+        cost = admission.max_cost_units
         scopes = self._limited.limited(admission)
         args = self._admit_args(admission, cost, scopes)
         for _ in range(3):
@@ -158,7 +153,7 @@ class RedisMeter:
         raise RuntimeError("the live balance keys vanished while admitting (is Redis evicting keys?)")
 
     def _admit_args(self, admission: Admission, cost: int, scopes: list[tuple[str, Limits]]) -> list[Any]:
-        cap = "" if admission.spend_cap is None else to_units(admission.spend_cap)
+        cap = "" if admission.spend_cap_units is None else admission.spend_cap_units
         args: list[Any] = [
             self._now_arg(), admission.request_id, admission.tokens, self._max_call_ms,
             cost, 1 if admission.credit_enforced else 0, cap,
@@ -182,12 +177,10 @@ class RedisMeter:
             raise RateLimited("Rate limit reached; retry later.", retry_after=retry, headers=headers)
         ticket = RedisTicket(admission, requests, tokens)
         ticket.scopes = [name for name, _ in scopes]  # settle needs them again: no second f-string pass
-        if admission.credit_enforced or admission.spend_cap is not None:
-            hold = from_units(cost)
-            if admission.credit_enforced:
-                ticket.credit_hold = hold
-            if admission.spend_cap is not None:
-                ticket.cap_hold = hold
+        if admission.credit_enforced:
+            ticket.credit_hold = cost
+        if admission.spend_cap_units is not None:
+            ticket.cap_hold = cost
         return ticket
 
     # -- settlement --------------------------------------------------------------------------------
@@ -206,18 +199,17 @@ class RedisMeter:
         self._submit_settle(record, admission.project_id, admission.key_id, scopes)
 
     async def record(self, record: CallRecord) -> None:
-        if record.cost and record.project_id:
+        if record.cost_units and record.project_id:
             # the live balance must exist before a row for its project enters the stream
             await self._init_project(record.project_id)
-        if record.cost and record.key_id:
+        if record.cost_units and record.key_id:
             await self._init_key(record.key_id)
         self._submit_settle(record, record.project_id or "", record.key_id or "", [])
 
     def _submit_settle(self, record: CallRecord, project_id: str, key_id: str, scopes: list[str]) -> None:
-        record.cost = record.cost.quantize(QUANTUM, rounding=ROUND_HALF_UP)
         row = ledger.record_to_bytes(record)
         args: list[Any] = [
-            self.prefix, record.request_id, record.usage.total_tokens, to_units(record.cost), row,
+            self.prefix, record.request_id, record.usage.total_tokens, record.cost_units, row,
             _DONE_TTL_MS, project_id, key_id, *scopes,
         ]  # fmt: skip
         self._settler.submit([], args)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from tollway.types import Operation, Principal, Surface, Target, Usage
@@ -23,7 +22,7 @@ class Call:
     target: Target | None = None
     ticket: Any = None  # the meter's Ticket once admitted
     usage: Usage | None = None
-    cost: Decimal = Decimal(0)
+    cost_units: int = 0  # 1e-10 dollars (`tollway.money`)
     ttfb: float | None = None
     streamed: bool = False
     headers: dict[str, str] = field(default_factory=dict)

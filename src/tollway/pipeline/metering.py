@@ -8,12 +8,12 @@ only the cost is computed, for the `x-tollway-cost` header.
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
 
 from tollway.catalog import CatalogModel
 from tollway.catalog.tokens import estimate_tokens
 from tollway.errors import ServiceUnavailable, TollwayError
-from tollway.metering import Admission, Meter, StoreUnavailable, compute_cost, worst_case_cost
+from tollway.metering import Admission, Meter, StoreUnavailable, cost_units, worst_case_units
+from tollway.money import format_units, to_units
 from tollway.observability import Metrics
 from tollway.pipeline.call import Call
 from tollway.types import CallRecord, ModelRequest, Operation, Principal, Usage
@@ -61,9 +61,9 @@ class Metering:
             project_limits=principal.project_limits,
             model_limits=model.limits,
             tokens=prompt + output,
-            max_cost=_max_cost(principal, prompt, output, model),
+            max_cost_units=_max_cost(principal, prompt, output, model),
             credit_enforced=principal.credit_enforced,
-            spend_cap=principal.spend_cap,
+            spend_cap_units=None if principal.spend_cap is None else to_units(principal.spend_cap),
         )
         try:
             call.ticket = await self.meter.admit(admission)
@@ -84,8 +84,8 @@ class Metering:
     ) -> None:
         call.usage = usage
         if call.target is not None:
-            call.cost = compute_cost(usage, call.target.pricing)
-        call.headers["x-tollway-cost"] = format_cost(call.cost)
+            call.cost_units = cost_units(usage, call.target.pricing)
+        call.headers["x-tollway-cost"] = format_units(call.cost_units)
         if self.metrics is not None:
             self.metrics.observe(
                 surface=call.surface,  # a StrEnum is its own str value (no descriptor call)
@@ -95,7 +95,7 @@ class Metering:
                 seconds=call.elapsed_ms() / 1000.0,
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
-                cost=call.cost,
+                cost_units=call.cost_units,
             )
         if self.meter is None:
             return
@@ -119,7 +119,7 @@ class Metering:
             model_served=target.model_id if target else None,
             backend=target.provider if target else None,
             usage=usage,
-            cost=call.cost,
+            cost_units=call.cost_units,
             latency_ms=call.elapsed_ms(),
             ttfb_ms=call.ttfb,
             status=status,
@@ -128,14 +128,11 @@ class Metering:
         )
 
 
-def _max_cost(principal: Principal, prompt: int, output: int, model: CatalogModel) -> Decimal:
-    """The credit to hold: only worth computing when a balance or a spend cap can refuse the call."""
+def _max_cost(principal: Principal, prompt: int, output: int, model: CatalogModel) -> int:
+    """The units to hold: only worth computing when a balance or a spend cap can refuse the call."""
     if not principal.credit_enforced and principal.spend_cap is None:
-        return _NOTHING
-    return worst_case_cost(prompt, output, model.pricing)
-
-
-_NOTHING = Decimal(0)
+        return 0
+    return worst_case_units(prompt, output, model.pricing)
 
 
 def _produces_tokens(call: Call) -> bool:
@@ -143,8 +140,3 @@ def _produces_tokens(call: Call) -> bool:
 
 
 _TOKEN_OPERATIONS = frozenset({Operation.CHAT, Operation.COMPLETION})
-
-
-def format_cost(cost: Decimal) -> str:
-    text = format(cost.normalize(), "f")
-    return text if text != "-0" else "0"

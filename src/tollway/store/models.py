@@ -2,7 +2,8 @@
 
 Amounts of money are exact decimals in dollars. They are stored as integers of 1e-10 dollars (`Money`),
 because SQLite has no exact decimal type (its NUMERIC is a float): integers keep SUM() exact on both
-SQLite and PostgreSQL. Aggregates over money columns come back as integer units: use `money_from_units`.
+SQLite and PostgreSQL (`tollway.money`). Aggregates over money columns come back as integer units: use
+`money.to_dollars`.
 """
 
 from __future__ import annotations
@@ -27,16 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-MONEY_SCALE = 10
-_UNIT = Decimal(10) ** -MONEY_SCALE
-
-
-def money_to_units(amount: Decimal) -> int:
-    return int(amount.quantize(_UNIT).scaleb(MONEY_SCALE))
-
-
-def money_from_units(units: int | Decimal | None) -> Decimal:
-    return (Decimal(int(units or 0)) * _UNIT).quantize(_UNIT)
+from tollway.money import to_dollars, to_units
 
 
 class Money(TypeDecorator[Decimal]):
@@ -46,10 +38,10 @@ class Money(TypeDecorator[Decimal]):
     cache_ok = True
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> int | None:
-        return None if value is None else money_to_units(Decimal(value))
+        return None if value is None else to_units(Decimal(value))
 
     def process_result_value(self, value: int | None, dialect: Dialect) -> Decimal | None:
-        return None if value is None else money_from_units(value)
+        return None if value is None else to_dollars(int(value))
 
 
 MONEY = Money()

@@ -82,7 +82,9 @@ def test_cost_integer_path_equals_the_decimal_formula() -> None:
             per_image=Decimal("0.04"), per_character=Decimal("0.000015"), per_search_unit=Decimal("2E-3")
         ),
         Pricing(input_per_mtok=Decimal("0.00000000001"), output_per_mtok=Decimal("1")),  # finer than 1e-10
-        Pricing(input_per_mtok=Decimal("0.00005"), output_per_mtok=Decimal("0.00015")),  # a token: 0.5, 1.5 units
+        Pricing(
+            input_per_mtok=Decimal("0.00005"), output_per_mtok=Decimal("0.00015")
+        ),  # 0.5, 1.5 units a token
     ]
     usages = [
         Usage(),

@@ -9,6 +9,18 @@ from tollway.metering.protocol import RateState
 
 def format_reset(ms: int) -> str:
     """A duration as OpenAI writes it: "20ms", "1s", "8.64s", "6m0s", "1h2m3s"."""
+    text = _RESETS.get(ms)
+    if text is None:
+        if len(_RESETS) >= 4096:  # bounded; a 60 s window's resets cluster just under 60,000 ms
+            _RESETS.clear()
+        text = _RESETS[ms] = _format_reset(ms)
+    return text
+
+
+_RESETS: dict[int, str] = {}  # formatting a float costs ~10x a lookup, and every admitted call has two
+
+
+def _format_reset(ms: int) -> str:
     if ms <= 0:
         return "0s"
     if ms < 1000:
@@ -40,15 +52,26 @@ def most_restrictive(states: Iterable[RateState | None]) -> RateState | None:
 def rate_headers(requests: RateState | None, tokens: RateState | None) -> dict[str, str]:
     """The six headers, or the three of each family that has a limit. Spelled out, not looped over
     families: this runs on every admitted call."""
-    headers: dict[str, str] = {}
-    if requests is not None:
-        headers["x-ratelimit-limit-requests"] = str(requests.limit)
-        remaining = requests.remaining
-        headers["x-ratelimit-remaining-requests"] = str(remaining) if remaining > 0 else "0"
-        headers["x-ratelimit-reset-requests"] = format_reset(requests.reset_ms)
-    if tokens is not None:
-        headers["x-ratelimit-limit-tokens"] = str(tokens.limit)
-        remaining = tokens.remaining
-        headers["x-ratelimit-remaining-tokens"] = str(remaining) if remaining > 0 else "0"
-        headers["x-ratelimit-reset-tokens"] = format_reset(tokens.reset_ms)
-    return headers
+    if requests is None:
+        return {} if tokens is None else _family_headers(tokens, "tokens")
+    if tokens is None:
+        return _family_headers(requests, "requests")
+    # Both (the usual case): one dict display, built at its final size without resizing.
+    r_limit, r_remaining, r_reset = requests
+    t_limit, t_remaining, t_reset = tokens
+    return {
+        "x-ratelimit-limit-requests": str(r_limit),
+        "x-ratelimit-remaining-requests": str(r_remaining) if r_remaining > 0 else "0",
+        "x-ratelimit-reset-requests": _RESETS.get(r_reset) or format_reset(r_reset),
+        "x-ratelimit-limit-tokens": str(t_limit),
+        "x-ratelimit-remaining-tokens": str(t_remaining) if t_remaining > 0 else "0",
+        "x-ratelimit-reset-tokens": _RESETS.get(t_reset) or format_reset(t_reset),
+    }
+
+
+def _family_headers(state: RateState, family: str) -> dict[str, str]:
+    return {
+        f"x-ratelimit-limit-{family}": str(state.limit),
+        f"x-ratelimit-remaining-{family}": str(state.remaining) if state.remaining > 0 else "0",
+        f"x-ratelimit-reset-{family}": format_reset(state.reset_ms),
+    }

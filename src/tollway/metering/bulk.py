@@ -23,7 +23,6 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from itertools import chain
 from typing import Any, cast
 
 import orjson
@@ -122,38 +121,54 @@ def sqlite_time_of(epoch: float) -> str:
     return f"{text}.{micros:06d}"
 
 
-def sqlite_tuple(record: CallRecord) -> tuple[Any, ...]:
-    """One ledger row in `COLUMNS` order, as SQLite stores it (see `ledger.record_to_row`)."""
-    usage = record.usage
-    return (
-        record.request_id,
-        sqlite_time_of(record.started),
-        record.project_id,
-        record.key_id,
-        record.surface,
-        record.operation,
-        record.model_requested,
-        record.model_served,
-        record.backend,
-        usage.input_tokens,
-        usage.cached_input_tokens,
-        usage.cache_write_tokens,
-        usage.output_tokens,
-        usage.images,
-        float(usage.audio_seconds),
-        usage.characters,
-        record.cost_units,
-        float(record.latency_ms),
-        None if record.ttfb_ms is None else float(record.ttfb_ms),
-        record.status,
-        record.error_code,
-        1 if record.streamed else 0,
-    )
+class SqliteRows:
+    """Ledger rows as SQLite stores them (see `ledger.record_to_row`): one flat list of parameters in
+    `COLUMNS` order, built in one pass (no tuple per row to flatten later), and each project's total."""
+
+    __slots__ = ("count", "spent", "values")
+
+    def __init__(self, records: list[CallRecord]) -> None:
+        self.count = len(records)
+        self.spent: dict[str, int] = {}  # project id -> cost units of its rows
+        self.values: list[Any] = []
+        extend, spent = self.values.extend, self.spent
+        for record in records:
+            usage, ttfb = record.usage, record.ttfb_ms
+            extend((
+                record.request_id,
+                sqlite_time_of(record.started),
+                record.project_id,
+                record.key_id,
+                record.surface,
+                record.operation,
+                record.model_requested,
+                record.model_served,
+                record.backend,
+                usage.input_tokens,
+                usage.cached_input_tokens,
+                usage.cache_write_tokens,
+                usage.output_tokens,
+                usage.images,
+                float(usage.audio_seconds),
+                usage.characters,
+                record.cost_units,
+                float(record.latency_ms),
+                None if ttfb is None else float(ttfb),
+                record.status,
+                record.error_code,
+                1 if record.streamed else 0,
+            ))  # fmt: skip
+            if record.project_id and record.cost_units:
+                spent[record.project_id] = spent.get(record.project_id, 0) + record.cost_units
+
+    def charges(self) -> list[tuple[int, str]]:
+        """(units, project id) for the `spent` update, in project id order: one lock order."""
+        return [(units, project_id) for project_id, units in sorted(self.spent.items())]
 
 
-async def sqlite_insert(session: AsyncSession, rows: list[tuple[Any, ...]]) -> None:
-    """Inserts the rows (`sqlite_tuple`s) and adds their costs to their projects' `spent`, in the
-    session's transaction; raises `Conflict`, having changed nothing `spent`, unless every row was new.
+async def sqlite_insert(session: AsyncSession, rows: SqliteRows) -> None:
+    """Inserts the rows and adds their costs to their projects' `spent`, in the session's transaction;
+    raises `Conflict`, having changed nothing `spent`, unless every row was new.
 
     Everything runs in ONE hop to aiosqlite's thread (its `_execute`, the function its public methods
     use): each hop costs ~100-150 µs of CPU in thread wake-ups here, and the public calls would take
@@ -161,49 +176,41 @@ async def sqlite_insert(session: AsyncSession, rows: list[tuple[Any, ...]]) -> N
     connection = await (await session.connection()).get_raw_connection()
     driver = connection.driver_connection  # aiosqlite.Connection: same sqlite3 connection, same transaction
     assert driver is not None
-    spent: dict[str, int] = {}
-    for row in rows:
-        if row[2] and row[16]:  # project_id, cost units
-            spent[row[2]] = spent.get(row[2], 0) + row[16]
-    charges = [(units, project_id) for project_id, units in sorted(spent.items())]  # one lock order
     run_in_thread = getattr(driver, "_execute", None)
     if run_in_thread is not None:
-        inserted = await run_in_thread(_insert_and_charge, driver._conn, rows, charges)
+        inserted = await run_in_thread(_insert_and_charge, driver._conn, rows)
     else:  # an aiosqlite without it: the same statements through the public API, a hop each
         inserted = 0
         for statement, parameters in _insert_statements(rows, driver._conn):
             cursor = await driver.execute(statement, parameters)
             inserted += cursor.rowcount
             await cursor.close()
-        if inserted == len(rows):
-            await (await driver.executemany(_SQLITE_CHARGE, charges)).close()
-    if inserted != len(rows):
-        raise Conflict(f"{len(rows) - inserted} of {len(rows)} ledger rows existed")
+        if inserted == rows.count:
+            await (await driver.executemany(_SQLITE_CHARGE, rows.charges())).close()
+    if inserted != rows.count:
+        raise Conflict(f"{rows.count - inserted} of {rows.count} ledger rows existed")
 
 
-def _insert_and_charge(
-    conn: sqlite3.Connection, rows: list[tuple[Any, ...]], charges: list[tuple[int, str]]
-) -> int:
+def _insert_and_charge(conn: sqlite3.Connection, rows: SqliteRows) -> int:
     inserted = 0
     for statement, parameters in _insert_statements(rows, conn):
         inserted += conn.execute(statement, parameters).rowcount
-    if inserted == len(rows):  # else the caller rolls the transaction back
-        conn.executemany(_SQLITE_CHARGE, charges)
+    if inserted == rows.count:  # else the caller rolls the transaction back
+        conn.executemany(_SQLITE_CHARGE, rows.charges())
     return inserted
 
 
-def _insert_statements(
-    rows: list[tuple[Any, ...]], conn: sqlite3.Connection
-) -> Iterator[tuple[str, list[Any]]]:
-    """(statement, flat parameters) covering the rows, largest chunks first, within the connection's
+def _insert_statements(rows: SqliteRows, conn: sqlite3.Connection) -> Iterator[tuple[str, list[Any]]]:
+    """(statement, parameters) covering the rows, largest chunks first, within the connection's
     limit on bound variables (32,766 by default since SQLite 3.32, 999 before)."""
-    most = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(COLUMNS)
+    width = len(COLUMNS)
+    most = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width
     start = 0
     for size in _SQLITE_CHUNKS:
         if size > most:
             continue
-        while len(rows) - start >= size:
-            yield _SQLITE_INSERTS[size], list(chain.from_iterable(rows[start : start + size]))
+        while rows.count - start >= size:
+            yield _SQLITE_INSERTS[size], rows.values[start * width : (start + size) * width]
             start += size
 
 

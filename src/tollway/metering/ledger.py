@@ -99,7 +99,7 @@ async def write_records(session_factory: SessionFactory, records: list[CallRecor
     if _factory_dialect(session_factory) == "sqlite":
         try:
             async with session_factory() as session, session.begin():
-                await bulk.sqlite_insert(session, [bulk.sqlite_tuple(record) for record in unique])
+                await bulk.sqlite_insert(session, bulk.SqliteRows(unique))
                 return len(unique)
         except bulk.Conflict:
             pass

@@ -51,7 +51,7 @@ class Metering:
         prompt = (
             estimate_tokens(request.body, request.raw) if request.body.get("messages") or request.raw else 0
         )
-        output = max_output_tokens(request, model, prompt) if _produces_tokens(call) else 0
+        output = max_output_tokens(request, model, prompt) if call.operation in _TOKEN_OPERATIONS else 0
         admission = Admission(
             request_id=call.request_id,
             key_id=principal.key_id,
@@ -133,10 +133,6 @@ def _max_cost(principal: Principal, prompt: int, output: int, model: CatalogMode
     if not principal.credit_enforced and principal.spend_cap is None:
         return 0
     return worst_case_units(prompt, output, model.pricing)
-
-
-def _produces_tokens(call: Call) -> bool:
-    return call.operation in _TOKEN_OPERATIONS
 
 
 _TOKEN_OPERATIONS = frozenset({Operation.CHAT, Operation.COMPLETION})

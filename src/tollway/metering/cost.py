@@ -26,7 +26,8 @@ def cost_units(usage: Usage, pricing: Pricing, *, requests: int = 1) -> int:
     """`compute_cost` in 1e-10 dollar units. Runs after every call, so it is integer arithmetic on the
     prices in units (exact: the same result as the decimal formula); audio seconds and prices finer than
     a unit take the decimal way."""
-    rates = _rates(pricing)
+    known = _RATES.get(id(pricing))  # inline: this runs on every call
+    rates = known[1] if known is not None and known[0] is pricing else _rates(pricing)
     if rates is None or usage.audio_seconds:
         return to_units(_cost_decimal(usage, pricing, requests))
     uncached = max(0, usage.input_tokens - usage.cached_input_tokens - usage.cache_write_tokens)
@@ -77,10 +78,12 @@ def worst_case_units(input_tokens: int, max_output_tokens: int, pricing: Pricing
     """The most a call with this prompt and output budget can cost, in units: every prompt token at the
     dearest input price (a cache write may cost more than a plain input token), plus the per-request
     price. Rounded up, so it is never below `cost_units` of any usage within those bounds."""
-    rates = _rates(pricing)
+    known = _RATES.get(id(pricing))  # inline: this runs before every metered call
+    rates = known[1] if known is not None and known[0] is pricing else _rates(pricing)
     if rates is None:
         return to_units(_worst_case_decimal(input_tokens, max_output_tokens, pricing))
-    per_token = max(0, input_tokens) * rates.dearest_input + max(0, max_output_tokens) * rates.output
+    per_token = (input_tokens if input_tokens > 0 else 0) * rates.dearest_input
+    per_token += (max_output_tokens if max_output_tokens > 0 else 0) * rates.output
     return -(-per_token // 1_000_000) + rates.request  # ceil(per_token / 1e6)
 
 

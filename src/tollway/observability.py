@@ -32,7 +32,6 @@ class Metrics(Collector):
 
     def observe(
         self,
-        *,
         surface: str,
         operation: str,
         backend: str | None,

@@ -70,10 +70,11 @@ class Usage:
         if not usage:
             return cls()
         details = usage.get("prompt_tokens_details") or {}
-        return cls(
-            input_tokens=int(usage.get("prompt_tokens") or usage.get("input_tokens") or 0),
-            cached_input_tokens=int(details.get("cached_tokens") or 0),
-            output_tokens=int(usage.get("completion_tokens") or usage.get("output_tokens") or 0),
+        return cls(  # positional (runs on every call): input, cached input, cache writes, output
+            int(usage.get("prompt_tokens") or usage.get("input_tokens") or 0),
+            int(details.get("cached_tokens") or 0),
+            0,
+            int(usage.get("completion_tokens") or usage.get("output_tokens") or 0),
         )
 
 

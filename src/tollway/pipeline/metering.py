@@ -91,15 +91,15 @@ class Metering:
             call.cost_units = cost_units(usage, call.target.pricing)
         call.headers["x-tollway-cost"] = format_units(call.cost_units)
         if self.metrics is not None:
-            self.metrics.observe(
-                surface=call.surface,  # a StrEnum is its own str value (no descriptor call)
-                operation=call.operation,
-                backend=call.target.provider if call.target else None,
-                status=status,
-                seconds=call.elapsed_ms() / 1000.0,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cost_units=call.cost_units,
+            self.metrics.observe(  # positional: keywords cost ~2x the instructions of the call itself
+                call.surface,  # surface (a StrEnum is its own str value: no descriptor call)
+                call.operation,  # operation
+                call.target.provider if call.target else None,  # backend
+                status,  # status
+                call.elapsed_ms() / 1000.0,  # seconds
+                usage.input_tokens,  # input_tokens
+                usage.output_tokens,  # output_tokens
+                call.cost_units,  # cost_units
             )
         if self.meter is None:
             return

@@ -116,7 +116,7 @@ class OpenAICompatProvider(Provider):
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise UpstreamError(f"Backend '{self.name}' returned invalid JSON.", backend=self.name) from exc
-        return JsonResult(usage=Usage.from_openai(data.get("usage")), data=data, raw=body)
+        return JsonResult(Usage.from_openai(data.get("usage")), data, body)  # usage, data, raw
 
     async def _post_form(self, path: str, request: ModelRequest, target: Target) -> JsonResult | BinaryResult:
         """Multipart uploads (audio): the caller's fields with the upstream's model name, and the files."""

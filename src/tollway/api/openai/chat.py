@@ -33,9 +33,7 @@ async def _complete(request: web.Request, operation: Operation) -> web.StreamRes
     principal = await authenticate(request)
     body, raw = await read_json_object(request)
     _CHECKS[operation](body)
-    call = Call(
-        request_id=request_id(request), surface=Surface.OPENAI, operation=operation, principal=principal
-    )
+    call = Call(request_id(request), Surface.OPENAI, operation, principal)
     model_request = ModelRequest(body=body, raw=raw, client_headers=request.headers)
     gateway = services(request).gateway
     if model_request.stream:

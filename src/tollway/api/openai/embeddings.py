@@ -14,12 +14,7 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     principal = await authenticate(request)
     body, raw = await read_json_object(request)
     check_embedding(body)
-    call = Call(
-        request_id=request_id(request),
-        surface=Surface.OPENAI,
-        operation=Operation.EMBEDDING,
-        principal=principal,
-    )
+    call = Call(request_id(request), Surface.OPENAI, Operation.EMBEDDING, principal)
     result = await services(request).gateway.run_json(
         call, ModelRequest(body=body, raw=raw, client_headers=request.headers)
     )

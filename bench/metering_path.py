@@ -6,7 +6,7 @@ writes every 0.1 s), against the same calls with metering off (cost and metrics 
     .venv/bin/python -m bench.metering_path --callgrind   # instructions per call under valgrind
 
 Judge a change to this path by `--callgrind` on a noisy machine: the same code gives the same count to
-a fraction of a percent whatever else the machine does, where CPU time moves by 20 % between runs. The
+within ~2 % whatever else the machine does, where CPU time moves by 20 % between runs. The
 count is the difference of two runs (700 and 3,500 calls), so start-up does not enter it. It leaves out
 the HTTP side of metering (the rate-limit headers written to the response) and cache misses, which the
 full bench (`python -m bench`) sees.

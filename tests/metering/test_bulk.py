@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tollway.metering import bulk, ledger, pg_writer, queries
 from tollway.store.models import Project
-from tollway.types import CallRecord, Operation, Surface, Usage
+from tollway.types import CallRecord, Usage
 
 from .conftest import add_project, pg_db, sqlite_db
 
@@ -149,16 +149,6 @@ async def test_stream_rows_skip_an_unreadable_one(tmp_path: Path) -> None:
         async with factory() as session:
             project = await session.get(Project, "p1")
         assert project is not None and project.spent == Decimal("0.1234567892")
-
-
-def test_sqlite_rows_bind_enum_values_as_plain_strings() -> None:
-    """sqlite3 runs its adaptation lookup for any parameter that is not exactly a str (~260 ns for a
-    StrEnum member): the row carries the plain values, equal to the members."""
-    record = dataclasses.replace(records()[0], surface=Surface.ANTHROPIC, operation=Operation.CHAT)
-    values = bulk.SqliteRows([record]).values
-    surface, operation = values[bulk.COLUMNS.index("surface")], values[bulk.COLUMNS.index("operation")]
-    assert (surface, operation) == ("anthropic", "chat")
-    assert type(surface) is str and type(operation) is str
 
 
 def test_sqlite_time_is_what_sqlalchemy_stores_for_that_instant() -> None:

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from tollway.catalog.catalog import CatalogModel
 from tollway.metering import Admission, Ticket
+from tollway.observability import Metrics
 from tollway.pipeline.call import Call
 from tollway.pipeline.metering import Metering
 from tollway.types import CallRecord, Limits, ModelRequest, Operation, Pricing, Principal, Surface, Usage
@@ -58,7 +59,8 @@ class RecordingMeter:
 
 def test_admission_and_record_carry_each_field() -> None:
     meter = RecordingMeter()
-    metering = Metering(meter)  # type: ignore[arg-type]  # a partial Meter: what this path calls
+    metrics = Metrics()
+    metering = Metering(meter, metrics)  # type: ignore[arg-type]  # a partial Meter: what it calls
     call = Call("req_1", Surface.OPENAI, Operation.CHAT, PRINCIPAL, started_wall=1_700_000_000.25)
     call.model_requested = "alias"
     call.served_by(MODEL.target())
@@ -82,6 +84,8 @@ def test_admission_and_record_carry_each_field() -> None:
 
     (record,) = meter.settled
     assert (record.request_id, record.surface, record.operation) == ("req_1", "openai", "chat")
+    # exact strs, not the StrEnum members: sqlite3 runs an adaptation lookup for any str subclass
+    assert type(record.surface) is str and type(record.operation) is str
     assert record.started == 1_700_000_000.25
     assert (record.project_id, record.key_id) == ("proj_1", "key_1")
     assert (record.model_requested, record.model_served, record.backend) == (
@@ -92,4 +96,5 @@ def test_admission_and_record_carry_each_field() -> None:
     assert record.usage is usage
     assert record.cost_units == 5 * 10_000 + 6 * 20_000 + 5_000_000_000  # 5 in, 6 out, one request
     assert record.latency_ms >= 0 and record.ttfb_ms == 3.5
+    assert metrics.latency_sum == record.latency_ms / 1000.0  # one measurement for both
     assert (record.status, record.error_code, record.streamed) == (201, "partial", True)

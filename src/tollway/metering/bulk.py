@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollway.money import to_dollars
 from tollway.store.models import UsageRow
-from tollway.types import CallRecord, Operation, Surface
+from tollway.types import CallRecord
 
 _TABLE = cast(Table, UsageRow.__table__)
 COLUMNS: tuple[str, ...] = tuple(column.name for column in _TABLE.columns)
@@ -48,11 +48,6 @@ _SQLITE_INSERTS = {
 }
 
 _SQLITE_CHARGE = "UPDATE projects SET spent = spent + ? WHERE id = ?"  # money columns are integer units
-
-# sqlite3 runs its adaptation lookup for every parameter that is not exactly a str, int, float or bytes:
-# ~260 ns for each StrEnum member (a record's surface and operation) against nothing for a plain str.
-# Their plain values, looked up by value (a StrEnum member hashes and compares as its value).
-_PLAIN = {str(member.value): str(member.value) for member in (*Surface, *Operation)}
 
 # PostgreSQL type of each column as jsonb_to_recordset reads it (money: the exact decimal string)
 _PG_TYPES = {
@@ -144,8 +139,8 @@ class SqliteRows:
                 sqlite_time_of(record.started),
                 record.project_id,
                 record.key_id,
-                _PLAIN.get(record.surface, record.surface),
-                _PLAIN.get(record.operation, record.operation),
+                record.surface,
+                record.operation,
                 record.model_requested,
                 record.model_served,
                 record.backend,

@@ -103,13 +103,7 @@ class MemoryTicket(Ticket):
     __slots__ = ("taken",)
 
     def __init__(self, admission: Admission, requests: RateState | None, tokens: RateState | None) -> None:
-        # Every field set here rather than through Ticket's generated __init__: one frame less per admit.
-        self.admission = admission
-        self.requests = requests
-        self.tokens = tokens
-        self.credit_hold = 0
-        self.cap_hold = 0
-        self.settled = False
+        super().__init__(admission, requests, tokens)
         # per scope: the scope, its token entry (None without a TPM limit), whether a slot was taken
         self.taken: list[tuple[_Scope, _TokenEntry | None, bool]] = []
 

@@ -17,6 +17,18 @@ PRICING = Pricing(
 )
 
 
+# Pricings the integer paths are checked against the decimal formulas on: cache prices, per-unit
+# prices, a price finer than a unit (the decimal way), and token prices of half units (rounding).
+SWEEP = [
+    PRICING,
+    Pricing(input_per_mtok=Decimal("0.15"), output_per_mtok=Decimal("0.6"), per_request=Decimal("0.001")),
+    Pricing(input_per_mtok=Decimal("3"), cache_write_per_mtok=Decimal("3.75"), output_per_mtok=Decimal("15")),
+    Pricing(per_image=Decimal("0.04"), per_character=Decimal("0.000015"), per_search_unit=Decimal("2E-3")),
+    Pricing(input_per_mtok=Decimal("0.00000000001"), output_per_mtok=Decimal("1")),  # finer than 1e-10
+    Pricing(input_per_mtok=Decimal("0.00005"), output_per_mtok=Decimal("0.00015")),  # 0.5, 1.5 units a token
+]
+
+
 def test_token_cost_splits_cached_and_written_input() -> None:
     usage = Usage(input_tokens=1000, cached_input_tokens=400, cache_write_tokens=100, output_tokens=50)
     # 500 plain x 2.5 + 400 x 1.25 + 100 x 3.75 + 50 x 10, per million
@@ -57,15 +69,7 @@ def test_worst_case_covers_any_usage_within_bounds() -> None:
 def test_worst_case_integer_path_equals_the_decimal_formula() -> None:
     from tollway.metering.cost import _worst_case_decimal
 
-    pricings = [
-        PRICING,
-        Pricing(input_per_mtok=Decimal("0.15"), output_per_mtok=Decimal("0.6"), per_request=Decimal("0.001")),
-        Pricing(
-            input_per_mtok=Decimal("3"), cache_write_per_mtok=Decimal("3.75"), output_per_mtok=Decimal("15")
-        ),
-        Pricing(input_per_mtok=Decimal("0.00000000001"), output_per_mtok=Decimal("1")),  # finer than 1e-10
-    ]
-    for pricing in pricings:
+    for pricing in SWEEP:
         for prompt, output in ((0, 0), (1, 1), (7, 0), (25, 32), (999_999, 4096), (-3, 5)):
             worst = worst_case_cost(prompt, output, pricing)
             assert worst == _worst_case_decimal(prompt, output, pricing)
@@ -75,17 +79,6 @@ def test_worst_case_integer_path_equals_the_decimal_formula() -> None:
 def test_cost_integer_path_equals_the_decimal_formula() -> None:
     from tollway.metering.cost import _cost_decimal
 
-    pricings = [
-        PRICING,
-        Pricing(input_per_mtok=Decimal("0.15"), output_per_mtok=Decimal("0.6"), per_request=Decimal("0.001")),
-        Pricing(
-            per_image=Decimal("0.04"), per_character=Decimal("0.000015"), per_search_unit=Decimal("2E-3")
-        ),
-        Pricing(input_per_mtok=Decimal("0.00000000001"), output_per_mtok=Decimal("1")),  # finer than 1e-10
-        Pricing(
-            input_per_mtok=Decimal("0.00005"), output_per_mtok=Decimal("0.00015")
-        ),  # 0.5, 1.5 units a token
-    ]
     usages = [
         Usage(),
         Usage(input_tokens=1, output_tokens=1),
@@ -94,7 +87,7 @@ def test_cost_integer_path_equals_the_decimal_formula() -> None:
         Usage(input_tokens=5, cached_input_tokens=9),  # more cached than input: none uncached
         Usage(input_tokens=999_999, output_tokens=4096, images=3, characters=11, search_units=2),
     ]
-    for pricing in pricings:
+    for pricing in SWEEP:
         for usage in usages:
             for requests in (0, 1, 2):
                 expected = _cost_decimal(usage, pricing, requests)

@@ -2,7 +2,9 @@
 
 Admit and settle are plain synchronous code inside `async def`: with no `await` between checking and
 taking, the event loop makes each one atomic, so no lock is needed and no I/O is done on the hot path.
-Windows are exact sliding 60-second logs (see docs/metering.md).
+Windows are exact sliding 60-second logs (see docs/metering.md), kept in integer nanoseconds of the
+monotonic clock: the reset times the headers report are then integer arithmetic, where float seconds
+cost an `int()` per family on every admit.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from tollway.errors import InsufficientCredit, RateLimited
@@ -21,14 +24,14 @@ from tollway.metering.scopes import ScopeMemo
 from tollway.money import to_dollars, to_units
 from tollway.types import CallRecord, Limits
 
-WINDOW = 60.0
+WINDOW_NS = 60_000_000_000
 _new_state = tuple.__new__
 
 
 class _TokenEntry:
     __slots__ = ("live", "t", "tokens")
 
-    def __init__(self, t: float, tokens: int):
+    def __init__(self, t: int, tokens: int):
         self.t = t
         self.tokens = tokens
         self.live = True  # False once it has left the window: settling it then changes nothing
@@ -40,13 +43,13 @@ class _Scope:
     __slots__ = ("active", "entries", "times", "token_sum")
 
     def __init__(self) -> None:
-        self.times: deque[float] = deque()
+        self.times: deque[int] = deque()  # admission times, ns
         self.entries: deque[_TokenEntry] = deque()
         self.token_sum = 0
         self.active = 0
 
-    def prune(self, now: float) -> None:
-        edge = now - WINDOW
+    def prune(self, now: int) -> None:
+        edge = now - WINDOW_NS
         times, entries = self.times, self.entries
         while times and times[0] <= edge:
             times.popleft()
@@ -55,26 +58,26 @@ class _Scope:
             entry.live = False
             self.token_sum -= entry.tokens
 
-    def wait_for(self, limits: Limits, tokens: int, now: float) -> float:
-        """Seconds until this scope could admit the call; 0 when it can now."""
-        wait = 0.0
+    def wait_for(self, limits: Limits, tokens: int, now: int) -> int:
+        """Nanoseconds until this scope could admit the call; 0 when it can now."""
+        wait = 0
         if limits.rpm is not None and len(self.times) >= limits.rpm:
-            wait = self.times[len(self.times) - limits.rpm] + WINDOW - now if limits.rpm else WINDOW
+            wait = self.times[len(self.times) - limits.rpm] + WINDOW_NS - now if limits.rpm else WINDOW_NS
         if limits.tpm is not None and self.token_sum + tokens > limits.tpm:
             wait = max(wait, self._tokens_free_in(limits.tpm - tokens, now))
         if limits.max_concurrency is not None and self.active >= limits.max_concurrency:
-            wait = max(wait, 1.0)  # a slot frees when some call ends: unknowable, so ask again soon
+            wait = max(wait, 1_000_000_000)  # a slot frees when some call ends: unknowable, so ask again soon
         return wait
 
-    def _tokens_free_in(self, allowed: int, now: float) -> float:
+    def _tokens_free_in(self, allowed: int, now: int) -> int:
         if allowed < 0:
-            return WINDOW  # larger than the whole limit: never fits; say a window
+            return WINDOW_NS  # larger than the whole limit: never fits; say a window
         total = self.token_sum
         for entry in self.entries:
             total -= entry.tokens
             if total <= allowed:
-                return entry.t + WINDOW - now
-        return WINDOW
+                return entry.t + WINDOW_NS - now
+        return WINDOW_NS
 
 
 class _Account:
@@ -97,15 +100,12 @@ class _KeySpend:
         self.used = spent  # settled + held against the key's spend cap
 
 
+@dataclass(slots=True)
 class MemoryTicket(Ticket):
     """A ticket that remembers the scopes and token entries it took."""
 
-    __slots__ = ("taken",)
-
-    def __init__(self, admission: Admission, requests: RateState | None, tokens: RateState | None) -> None:
-        super().__init__(admission, requests, tokens)
-        # per scope: the scope, its token entry (None without a TPM limit), whether a slot was taken
-        self.taken: list[tuple[_Scope, _TokenEntry | None, bool]] = []
+    # per scope: the scope, its token entry (None without a TPM limit), whether a slot was taken
+    taken: list[tuple[_Scope, _TokenEntry | None, bool]] = field(default_factory=list)
 
 
 class MemoryMeter:
@@ -116,10 +116,11 @@ class MemoryMeter:
         session_factory: ledger.SessionFactory,
         *,
         flush_interval: float = 0.1,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
     ):
+        """`clock`: seconds, for tests; by default the monotonic clock in ns, read without conversion."""
         self._session_factory = session_factory
-        self._clock = clock
+        self._now: Callable[[], int] = time.monotonic_ns if clock is None else _nanoseconds(clock)
         self._scopes: dict[tuple[str, ...], _Scope] = {}
         self._limited = ScopeMemo(self._scope)
         self._accounts: dict[str, _Account] = {}
@@ -145,9 +146,9 @@ class MemoryMeter:
         self._writer.abandon()
 
     async def admit(self, admission: Admission) -> Ticket:
-        now = self._clock()
+        now = self._now()
         scopes = self._limited.limited(admission)
-        wait = 0.0
+        wait = 0
         for scope, limits in scopes:  # a plain loop: max() over a generator costs a frame per scope
             scope.prune(now)
             scope_wait = scope.wait_for(limits, admission.tokens, now)
@@ -155,7 +156,7 @@ class MemoryMeter:
                 wait = scope_wait
         if wait > 0:
             headers = rate_headers(*self._snapshot(scopes, now))
-            raise RateLimited("Rate limit reached; retry later.", retry_after=wait, headers=headers)
+            raise RateLimited("Rate limit reached; retry later.", retry_after=wait / 1e9, headers=headers)
         hold = admission.max_cost_units
         account = self._accounts.get(admission.project_id) or self._account(admission.project_id)
         key = self._keys.get(admission.key_id) or self._key(admission.key_id)
@@ -164,7 +165,8 @@ class MemoryMeter:
         cap = admission.spend_cap_units
         if cap is not None and key.used + hold > cap:
             raise InsufficientCredit("This API key has reached its spend cap.")
-        taken: list[tuple[_Scope, _TokenEntry | None, bool]] = []
+        ticket = MemoryTicket(admission)
+        taken = ticket.taken
         tokens = admission.tokens
         for scope, limits in scopes:  # take from every scope (inline: a call per scope costs more)
             if limits.rpm is not None:
@@ -178,8 +180,7 @@ class MemoryMeter:
             if slot:
                 scope.active += 1
             taken.append((scope, entry, slot))
-        ticket = MemoryTicket(admission, *self._snapshot(scopes, now))
-        ticket.taken = taken
+        ticket.requests, ticket.tokens = self._snapshot(scopes, now)
         if admission.credit_enforced and hold:
             ticket.credit_hold = hold
             account.available -= hold
@@ -195,32 +196,28 @@ class MemoryMeter:
         return scope
 
     @staticmethod
-    def _snapshot(
-        scopes: list[tuple[_Scope, Limits]], now: float
-    ) -> tuple[RateState | None, RateState | None]:
-        """The most restrictive window per family: fewest left, then slowest to recover, then the
-        smallest limit. Compared as plain tuples: this runs on every admit."""
-        requests: tuple[int, int, int] | None = None
-        tokens: tuple[int, int, int] | None = None
+    def _snapshot(scopes: list[tuple[_Scope, Limits]], now: int) -> tuple[RateState | None, RateState | None]:
+        """The most restrictive window per family (`headers.most_restrictive`'s order: fewest left,
+        then slowest to recover, then the smallest limit). Runs on every admit, usually for one scope:
+        the comparison tuples are only built when a second scope competes, and each `RateState` is made
+        by tuple.__new__ (the NamedTuple's own __new__ is a Python function)."""
+        requests: RateState | None = None
+        tokens: RateState | None = None
         for scope, limits in scopes:
-            if limits.rpm is not None:
+            limit = limits.rpm
+            if limit is not None:
                 times = scope.times
-                reset = int((times[0] + WINDOW - now) * 1000) if times else 0
-                state = (limits.rpm - len(times), -reset, limits.rpm)
-                if requests is None or state < requests:
-                    requests = state
-            if limits.tpm is not None:
+                left, reset = limit - len(times), (times[0] + WINDOW_NS - now) // 1_000_000 if times else 0
+                if requests is None or (left, -reset, limit) < (requests[1], -requests[2], requests[0]):
+                    requests = _new_state(RateState, (limit, left, reset))
+            limit = limits.tpm
+            if limit is not None:
                 entries = scope.entries
-                reset = int((entries[0].t + WINDOW - now) * 1000) if entries else 0
-                state = (limits.tpm - scope.token_sum, -reset, limits.tpm)
-                if tokens is None or state < tokens:
-                    tokens = state
-        # RateState(limit, remaining, reset_ms) made by tuple.__new__: the NamedTuple's own __new__ is a
-        # Python function, and this runs on every admit
-        return (
-            None if requests is None else _new_state(RateState, (requests[2], requests[0], -requests[1])),
-            None if tokens is None else _new_state(RateState, (tokens[2], tokens[0], -tokens[1])),
-        )
+                left = limit - scope.token_sum
+                reset = (entries[0].t + WINDOW_NS - now) // 1_000_000 if entries else 0
+                if tokens is None or (left, -reset, limit) < (tokens[1], -tokens[2], tokens[0]):
+                    tokens = _new_state(RateState, (limit, left, reset))
+        return requests, tokens
 
     async def settle(self, ticket: Ticket, record: CallRecord) -> None:
         if ticket.settled:
@@ -283,3 +280,7 @@ class MemoryMeter:
         if key is None:
             key = self._keys[key_id] = _KeySpend(0)
         return key
+
+
+def _nanoseconds(clock: Callable[[], float]) -> Callable[[], int]:
+    return lambda: round(clock() * 1e9)

@@ -60,13 +60,23 @@ def rate_headers(requests: RateState | None, tokens: RateState | None) -> dict[s
     r_limit, r_remaining, r_reset = requests
     t_limit, t_remaining, t_reset = tokens
     return {
-        "x-ratelimit-limit-requests": str(r_limit),
+        "x-ratelimit-limit-requests": _LIMITS.get(r_limit) or _limit_text(r_limit),
         "x-ratelimit-remaining-requests": str(r_remaining) if r_remaining > 0 else "0",
         "x-ratelimit-reset-requests": _RESETS.get(r_reset) or format_reset(r_reset),
-        "x-ratelimit-limit-tokens": str(t_limit),
+        "x-ratelimit-limit-tokens": _LIMITS.get(t_limit) or _limit_text(t_limit),
         "x-ratelimit-remaining-tokens": str(t_remaining) if t_remaining > 0 else "0",
         "x-ratelimit-reset-tokens": _RESETS.get(t_reset) or format_reset(t_reset),
     }
+
+
+_LIMITS: dict[int, str] = {}  # a configured limit's text: a lookup costs under half of str(int)
+
+
+def _limit_text(limit: int) -> str:
+    if len(_LIMITS) >= 4096:  # limits are few; bounded whatever is configured
+        _LIMITS.clear()
+    text = _LIMITS[limit] = str(limit)
+    return text
 
 
 def _family_headers(state: RateState, family: str) -> dict[str, str]:

@@ -27,16 +27,13 @@ def max_output_tokens(request: ModelRequest, model: CatalogModel, prompt_tokens:
     for field in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
         value = body.get(field)
         if isinstance(value, int) and value > 0:
-            return value * _int(body.get("n"), 1)
+            n = body.get("n")  # choices: each may use the whole budget
+            return value * n if isinstance(n, int) and n > 0 else value
     if model.max_output_tokens:
         return model.max_output_tokens
     if model.context_window:
         return max(1, model.context_window - prompt_tokens)
     return DEFAULT_MAX_OUTPUT
-
-
-def _int(value: object, default: int) -> int:
-    return value if isinstance(value, int) and value > 0 else default
 
 
 class Metering:

@@ -153,7 +153,7 @@ def _create_meter(
         )
     from tollway.metering import MemoryMeter
 
-    return MemoryMeter(sessions)
+    return MemoryMeter(sessions, flush_interval=settings.ledger_flush_seconds)
 
 
 def _add_local_provider(settings: Settings, providers: dict[str, Provider]) -> list[CatalogModel]:

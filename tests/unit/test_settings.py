@@ -64,3 +64,22 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     assert settings.resolved_database_url() == f"sqlite+aiosqlite:///{tmp_path / 'tollway.db'}"
     monkeypatch.setenv("TOLLWAY_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1/test")
     assert Settings().resolved_database_url().startswith("postgresql+asyncpg://")
+
+
+def test_ledger_flush_interval_is_read_bounded_and_reaches_the_embedded_meter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydantic import ValidationError
+
+    from tollway.metering import MemoryMeter
+    from tollway.services import _create_meter
+
+    assert Settings().ledger_flush_seconds == 0.1
+    monkeypatch.setenv("TOLLWAY_LEDGER_FLUSH_SECONDS", "2.5")
+    settings = Settings()
+    meter = _create_meter(settings, None, None)  # type: ignore[arg-type]  # no session is opened here
+    assert isinstance(meter, MemoryMeter) and meter._writer._interval == 2.5
+    for bad in ("0", "-1", "61"):
+        monkeypatch.setenv("TOLLWAY_LEDGER_FLUSH_SECONDS", bad)
+        with pytest.raises(ValidationError, match="ledger_flush_seconds"):
+            Settings()

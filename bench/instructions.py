@@ -29,6 +29,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 
+from bench.metering_path import callgrind_total
 from bench.runner import Workload, workloads
 from bench.targets import BenchEnv, Running, free_port, start_mock, start_target
 
@@ -76,9 +77,9 @@ def dumped_total(run_dir: Path, target: str, pid: int, before: set[Path]) -> int
     while time.monotonic() < deadline:
         new = set(run_dir.glob(f"{target}.callgrind.{pid}*")) - before
         for path in new:
-            for line in path.read_text(errors="replace").splitlines():
-                if line.startswith(("summary:", "totals:")):
-                    return int(line.split()[1])
+            total = callgrind_total(path)
+            if total is not None:
+                return total
         time.sleep(0.5)
     raise RuntimeError(f"callgrind wrote no dump for {target}")
 

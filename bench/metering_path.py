@@ -122,10 +122,18 @@ def instructions(metered: bool, calls: int) -> int:
         command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable]
         command += ["-m", "bench.metering_path", "--work", "on" if metered else "off", "--calls", str(calls)]
         subprocess.run(command, check=True, capture_output=True)
-        for line in out.read_text().splitlines():
-            if line.startswith(("summary:", "totals:")):
-                return int(line.split()[1])
-    raise RuntimeError("callgrind wrote no totals")
+        total = callgrind_total(out)
+    if total is None:
+        raise RuntimeError("callgrind wrote no totals")
+    return total
+
+
+def callgrind_total(dump: Path) -> int | None:
+    """The instruction total a callgrind dump file states (None while it states none)."""
+    for line in dump.read_text(errors="replace").splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    return None
 
 
 def counted(short: int, long: int) -> None:

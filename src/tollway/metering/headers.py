@@ -10,14 +10,20 @@ from tollway.metering.protocol import RateState
 def format_reset(ms: int) -> str:
     """A duration as OpenAI writes it: "20ms", "1s", "8.64s", "6m0s", "1h2m3s"."""
     text = _RESETS.get(ms)
-    if text is None:
-        if len(_RESETS) >= 4096:  # bounded; a 60 s window's resets cluster just under 60,000 ms
-            _RESETS.clear()
-        text = _RESETS[ms] = _format_reset(ms)
+    return _remember(_RESETS, ms, _format_reset(ms)) if text is None else text
+
+
+# Texts by value, looked up on every admitted call: formatting a float costs ~10x a lookup (two resets
+# a call), str(int) about twice (two limits). Bounded: a 60 s window's resets cluster under 60,000 ms.
+_RESETS: dict[int, str] = {}
+_LIMITS: dict[int, str] = {}
+
+
+def _remember(cache: dict[int, str], value: int, text: str) -> str:
+    if len(cache) >= 4096:
+        cache.clear()
+    cache[value] = text
     return text
-
-
-_RESETS: dict[int, str] = {}  # formatting a float costs ~10x a lookup, and every admitted call has two
 
 
 def _format_reset(ms: int) -> str:
@@ -60,23 +66,13 @@ def rate_headers(requests: RateState | None, tokens: RateState | None) -> dict[s
     r_limit, r_remaining, r_reset = requests
     t_limit, t_remaining, t_reset = tokens
     return {
-        "x-ratelimit-limit-requests": _LIMITS.get(r_limit) or _limit_text(r_limit),
+        "x-ratelimit-limit-requests": _LIMITS.get(r_limit) or _remember(_LIMITS, r_limit, str(r_limit)),
         "x-ratelimit-remaining-requests": str(r_remaining) if r_remaining > 0 else "0",
         "x-ratelimit-reset-requests": _RESETS.get(r_reset) or format_reset(r_reset),
-        "x-ratelimit-limit-tokens": _LIMITS.get(t_limit) or _limit_text(t_limit),
+        "x-ratelimit-limit-tokens": _LIMITS.get(t_limit) or _remember(_LIMITS, t_limit, str(t_limit)),
         "x-ratelimit-remaining-tokens": str(t_remaining) if t_remaining > 0 else "0",
         "x-ratelimit-reset-tokens": _RESETS.get(t_reset) or format_reset(t_reset),
     }
-
-
-_LIMITS: dict[int, str] = {}  # a configured limit's text: a lookup costs under half of str(int)
-
-
-def _limit_text(limit: int) -> str:
-    if len(_LIMITS) >= 4096:  # limits are few; bounded whatever is configured
-        _LIMITS.clear()
-    text = _LIMITS[limit] = str(limit)
-    return text
 
 
 def _family_headers(state: RateState, family: str) -> dict[str, str]:

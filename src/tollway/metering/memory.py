@@ -207,7 +207,8 @@ class MemoryMeter:
             limit = limits.rpm
             if limit is not None:
                 times = scope.times
-                left, reset = limit - len(times), (times[0] + WINDOW_NS - now) // 1_000_000 if times else 0
+                left = limit - len(times)
+                reset = (times[0] + WINDOW_NS - now) // 1_000_000 if times else 0
                 if requests is None or (left, -reset, limit) < (requests[1], -requests[2], requests[0]):
                     requests = _new_state(RateState, (limit, left, reset))
             limit = limits.tpm

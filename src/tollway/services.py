@@ -147,6 +147,7 @@ def _create_meter(
             redis,
             sessions,
             prefix=settings.redis_prefix,
+            flush_interval=settings.ledger_flush_seconds,
             consumer_name=consumer,
             max_call_seconds=settings.max_call_seconds,
             reclaim_idle_ms=int(settings.ledger_reclaim_seconds * 1000),

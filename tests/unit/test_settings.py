@@ -66,12 +66,14 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     assert Settings().resolved_database_url().startswith("postgresql+asyncpg://")
 
 
-def test_ledger_flush_interval_is_read_bounded_and_reaches_the_embedded_meter(
+async def test_ledger_flush_interval_is_read_bounded_and_reaches_both_meters(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from pydantic import ValidationError
+    from redis.asyncio import Redis
+    from sqlalchemy.ext.asyncio import async_sessionmaker
 
-    from tollway.metering import MemoryMeter
+    from tollway.metering import MemoryMeter, RedisMeter
     from tollway.services import _create_meter
 
     assert Settings().ledger_flush_seconds == 0.1
@@ -79,6 +81,11 @@ def test_ledger_flush_interval_is_read_bounded_and_reaches_the_embedded_meter(
     settings = Settings()
     meter = _create_meter(settings, None, None)  # type: ignore[arg-type]  # no session is opened here
     assert isinstance(meter, MemoryMeter) and meter._writer._interval == 2.5
+    redis = Redis()  # connects on first use only: nothing is sent here
+    scaled = _create_meter(settings, async_sessionmaker(), redis)  # unbound: nothing is opened here
+    assert isinstance(scaled, RedisMeter)
+    assert scaled.drainer._block_ms == 2500 and scaled.drainer._pace == pytest.approx(3.75)
+    await redis.aclose()
     for bad in ("0", "-1", "61"):
         monkeypatch.setenv("TOLLWAY_LEDGER_FLUSH_SECONDS", bad)
         with pytest.raises(ValidationError, match="ledger_flush_seconds"):

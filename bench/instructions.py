@@ -3,6 +3,7 @@ without this VM's noise.
 
     .venv/bin/python -m bench.instructions                  # chat and stream, 1,500 calls each (~8 min)
     .venv/bin/python -m bench.instructions --workloads chat --calls 800
+    .venv/bin/python -m bench.instructions --targets tollway-scaleout,tollway-nometer
 
 The mock upstream is started, then `tollway` and `tollway-nometer`, set up exactly as the full bench sets
 them up (key with RPM and TPM limits, funded project with credit enforced), each under valgrind's
@@ -33,9 +34,11 @@ from bench.metering_path import callgrind_total
 from bench.runner import Workload, workloads
 from bench.targets import BenchEnv, Running, free_port, start_mock, start_target
 
-TARGETS = ("tollway", "tollway-nometer")
+TARGETS = ("tollway", "tollway-scaleout", "tollway-nometer")
+BASELINE = "tollway-nometer"  # the metering-off side of each difference
 CONCURRENCY = 16
 FLUSH_SECONDS = 5.0  # ~350 rows a flush at the speed callgrind lets the gateway run
+DRAIN_SECONDS = FLUSH_SECONDS * 2 + 1  # scale-out: a row reaches SQL within ~1.5 flushes (the drainer's pace)
 
 
 class CallgrindEnv(BenchEnv):
@@ -88,10 +91,10 @@ def measure(running: Running, env: BenchEnv, body: dict[str, object], calls: int
     """Instructions per call of `body` on a gateway running under callgrind."""
     assert running.pid is not None
     asyncio.run(send(running.base, running.key, body, warmup))
-    time.sleep(FLUSH_SECONDS + 1)  # the warm-up's rows written: the count starts with nothing pending
+    time.sleep(DRAIN_SECONDS)  # the warm-up's rows written: the count starts with nothing pending
     control("-z", running.pid)
     asyncio.run(send(running.base, running.key, body, calls))
-    time.sleep(FLUSH_SECONDS + 1)  # and ends once the measured calls' rows are written
+    time.sleep(DRAIN_SECONDS)  # and ends once the measured calls' rows are written
     before = set(env.run_dir.glob(f"{running.name}.callgrind.{running.pid}*"))
     control("-d", running.pid)
     return dumped_total(env.run_dir, running.name, running.pid, before) / calls
@@ -117,6 +120,17 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--workloads", default="chat,stream", help="comma list from: chat, stream")
+    parser.add_argument(
+        "--targets",
+        default="tollway,tollway-nometer",
+        help=f"comma list from: {', '.join(TARGETS)} (tollway-nometer is the baseline and always runs)",
+    )
+    parser.add_argument(
+        "--pg-admin-url",
+        default=os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        help="tollway-scaleout: where its own database is created (and dropped)",
+    )
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379"))
     parser.add_argument("--calls", type=int, default=1500, help="measured calls per workload (default 1,500)")
     parser.add_argument("--warmup", type=int, default=300, help="calls before counting (default 300)")
     parser.add_argument("--keep", action="store_true", help="keep the dumps, for callgrind_annotate")
@@ -127,15 +141,20 @@ def main() -> None:
     chosen = [w for w in workloads((CONCURRENCY,), ()) if w.name in args.workloads.split(",")]
     if not chosen:
         sys.exit("no known workload chosen: use chat and/or stream")
+    names = [name for name in TARGETS if name in {*args.targets.split(","), BASELINE}]
+    unknown = set(args.targets.split(",")) - set(TARGETS)
+    if unknown:
+        sys.exit(f"unknown target(s) {', '.join(sorted(unknown))}: choose from {', '.join(TARGETS)}")
     os.environ["TOLLWAY_LEDGER_FLUSH_SECONDS"] = str(FLUSH_SECONDS)
     run_dir = Path(tempfile.mkdtemp(prefix="tollway-instructions-"))
-    env = CallgrindEnv(run_dir, "", "", "", sys.executable, args.tollway_bin, None, False, 1, "", "")
+    backing = (args.pg_admin_url, args.redis_url)  # tollway-scaleout's PostgreSQL and Redis
+    env = CallgrindEnv(run_dir, "", "", "", sys.executable, args.tollway_bin, None, False, 1, *backing)
     port = free_port()
     mock = start_mock(env, port, 0)
     env.mock_url = env.paced_url = env.slow_url = f"http://127.0.0.1:{port}"
     per_call: dict[tuple[str, str], float] = {}
     try:
-        for name in TARGETS:
+        for name in names:
             per_call.update(count_target(name, env, chosen, args.calls, args.warmup))
     finally:
         mock.terminate()
@@ -146,11 +165,15 @@ def main() -> None:
             shutil.rmtree(run_dir, ignore_errors=True)
     print(f"\ninstructions per call in the gateway ({args.calls} calls at c={CONCURRENCY}, callgrind):")
     for workload in chosen:
-        on, off = per_call["tollway", workload.name], per_call["tollway-nometer", workload.name]
-        print(
-            f"  {workload.name:7s} metering on {on:>10,.0f}  off {off:>10,.0f}  metering {on - off:>9,.0f}"
-            f"  ({(on - off) / off:+.1%})"
-        )
+        off = per_call[BASELINE, workload.name]
+        for name in names:
+            if name == BASELINE:
+                continue
+            on = per_call[name, workload.name]
+            print(
+                f"  {workload.name:7s} {name:17s} on {on:>10,.0f}  off {off:>10,.0f}"
+                f"  metering {on - off:>9,.0f}  ({(on - off) / off:+.1%})"
+            )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ still count once."""
 from __future__ import annotations
 
 import dataclasses
-import random
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -14,10 +13,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tollway.metering import bulk, ledger, pg_writer, queries
+from tollway.metering import ledger, pg_writer, queries
 from tollway.store.models import Project
 from tollway.types import CallRecord, Usage
 
@@ -149,28 +147,6 @@ async def test_stream_rows_skip_an_unreadable_one(tmp_path: Path) -> None:
         async with factory() as session:
             project = await session.get(Project, "p1")
         assert project is not None and project.spent == Decimal("0.1234567892")
-
-
-def test_sqlite_time_is_what_sqlalchemy_stores_for_that_instant() -> None:
-    """`sqlite_time_of(t)` is SQLAlchemy's text for `datetime.fromtimestamp(t, UTC)`: same rounding
-    (half a microsecond, a carry into the next second or day), microseconds always written out."""
-    process = sqlite.DATETIME().bind_processor(sqlite.dialect())
-    assert process is not None
-    rng = random.Random(7)
-    epochs = [
-        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp(),  # a whole second
-        datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC).timestamp() + 0.0000006,  # into 2027
-        1_700_000_000.0000005,  # half a microsecond: to even
-        1_700_000_000.0000015,
-        1_700_000_000.9999996,
-        946_684_799.9999999,
-    ]
-    epochs += [rng.uniform(0, 4_102_444_800) for _ in range(20_000)]
-    epochs += [
-        1_790_000_000 + rng.randrange(10**6) / 1e6 + rng.choice((0, 5e-7, -5e-7)) for _ in range(20_000)
-    ]
-    for epoch in epochs:
-        assert bulk.sqlite_time_of(epoch) == process(datetime.fromtimestamp(epoch, UTC)), epoch
 
 
 async def test_sqlite_takes_the_exact_path_only_for_replays(

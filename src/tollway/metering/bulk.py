@@ -18,9 +18,7 @@ a row on SQLite and ~25 µs on PostgreSQL (building, processing and flattening a
 
 from __future__ import annotations
 
-import math
 import sqlite3
-import time
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any, cast
@@ -29,6 +27,7 @@ import orjson
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tollway.metering.timetext import sqlite_time_of
 from tollway.money import to_dollars
 from tollway.store.models import UsageRow
 from tollway.types import CallRecord
@@ -98,28 +97,6 @@ PG_INSERT_AND_CHARGE = (
 
 class Conflict(Exception):
     """Some rows of a fast SQLite batch existed already: redo the batch on the exact path."""
-
-
-_SECONDS: dict[float, str] = {}  # whole Unix second -> 'YYYY-MM-DD HH:MM:SS.' (UTC), for sqlite_time_of
-_modf = math.modf
-
-
-def sqlite_time_of(epoch: float) -> str:
-    """A Unix time as SQLAlchemy's SQLite DateTime stores `datetime.fromtimestamp(epoch, UTC)`: naive UTC
-    text, always with microseconds, rounded as that datetime is (to the nearest microsecond, half to
-    even). Without building the datetime, and with the seconds formatted once per second. Runs per
-    ledger row: the whole second stays a float (a valid key, and `gmtime` takes it: no `int()`), and
-    the microseconds are zero-padded by slicing, which costs half a `:06d` format."""
-    fraction, whole = _modf(epoch)
-    micros = round(fraction * 1e6)
-    if micros >= 1_000_000:
-        whole, micros = whole + 1.0, micros - 1_000_000
-    text = _SECONDS.get(whole)
-    if text is None:
-        if len(_SECONDS) > 4096:  # one entry a second: bounded however long the process lives
-            _SECONDS.clear()
-        text = _SECONDS[whole] = time.strftime("%Y-%m-%d %H:%M:%S.", time.gmtime(whole))
-    return text + str(1_000_000 + micros)[1:]
 
 
 class SqliteRows:

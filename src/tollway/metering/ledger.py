@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tollway.background import stop_task
 from tollway.errors import NotFound
 from tollway.metering import bulk
+from tollway.metering.row_json import record_to_json, row_with
 from tollway.money import to_dollars
 from tollway.store.models import CreditEntry, Project, UsageRow
 from tollway.types import CallRecord
@@ -39,31 +40,7 @@ SessionFactory = async_sessionmaker[AsyncSession]
 
 def record_to_row(record: CallRecord) -> Row:
     """The `usage_ledger` column values of one call (times in UTC)."""
-    usage = record.usage
-    return {
-        "request_id": record.request_id,
-        "created_at": datetime.fromtimestamp(record.started, UTC),
-        "project_id": record.project_id,
-        "key_id": record.key_id,
-        "surface": record.surface,
-        "operation": record.operation,
-        "model_requested": record.model_requested,
-        "model_served": record.model_served,
-        "backend": record.backend,
-        "input_tokens": usage.input_tokens,
-        "cached_input_tokens": usage.cached_input_tokens,
-        "cache_write_tokens": usage.cache_write_tokens,
-        "output_tokens": usage.output_tokens,
-        "images": usage.images,
-        "audio_seconds": usage.audio_seconds,
-        "characters": usage.characters,
-        "cost": to_dollars(record.cost_units),
-        "latency_ms": record.latency_ms,
-        "ttfb_ms": record.ttfb_ms,
-        "status": record.status,
-        "error_code": record.error_code,
-        "streamed": record.streamed,
-    }
+    return row_with(record, datetime.fromtimestamp(record.started, UTC), to_dollars(record.cost_units))
 
 
 def row_to_bytes(row: Row) -> bytes:
@@ -72,8 +49,9 @@ def row_to_bytes(row: Row) -> bytes:
 
 
 def record_to_bytes(record: CallRecord) -> bytes:
-    """A call's ledger row as the Redis stream carries it (runs on every settle of the scale-out meter)."""
-    return row_to_bytes(record_to_row(record))
+    """A call's ledger row as the Redis stream carries it: `row_to_bytes(record_to_row(record))`, but
+    written the cheap way (`row_json`): this runs on every settle of the scale-out meter."""
+    return record_to_json(record)
 
 
 def _exact(value: object) -> str:

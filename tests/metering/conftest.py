@@ -116,10 +116,12 @@ async def redis_prefix(prefix: str | None = None) -> AsyncIterator[tuple[Redis, 
         await client.aclose()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-py"])
 async def h(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
-    if request.param == "redis":
-        async with redis_harness(flush_interval=0.05) as harness:
+    """Each behaviour on the embedded meter, on the scale-out one and on the scale-out one without its
+    lean client (scripts called through redis-py, as with TLS or a credential provider)."""
+    if request.param in ("redis", "redis-py"):
+        async with redis_harness(flush_interval=0.05, fast_client=request.param == "redis") as harness:
             yield harness
         return
     clock = FakeClock()

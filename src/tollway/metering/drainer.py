@@ -25,7 +25,8 @@ from redis.exceptions import ResponseError
 from tollway.background import stop_task
 from tollway.metering import ledger
 from tollway.metering.pg_writer import json_row_writer
-from tollway.metering.resp import RespClient
+from tollway.metering.resp import RespClient, pack
+from tollway.metering.resp_encode import bulks, bulks_of, header
 
 log = logging.getLogger("tollway.metering.drainer")
 
@@ -159,8 +160,15 @@ class LedgerDrainer:
                 pipe.xdel(self.stream, *ids)
                 await pipe.execute()
             return
-        replies = await self._fast.execute_many(
-            [("MULTI",), ("XACK", self.stream, self.group, *ids), ("XDEL", self.stream, *ids), ("EXEC",)]
+        # The ids (hiredis gives them as bytes) are encoded once for both commands.
+        encoded = bulks_of([i if isinstance(i, bytes) else str(i).encode() for i in ids])
+        replies = await self._fast.execute_packed_many(
+            [
+                pack(("MULTI",)),
+                header(3 + len(ids)) + bulks(("XACK", self.stream, self.group)) + encoded,
+                header(2 + len(ids)) + bulks(("XDEL", self.stream)) + encoded,
+                pack(("EXEC",)),
+            ]
         )
         for reply in replies:
             if isinstance(reply, Exception):

@@ -45,14 +45,14 @@ ADMIT = (
     _COMMON
     + """
 -- Keys are built here from the prefix (fewer arguments to encode and send on every call).
--- ARGV: now_ms|-1, rid, tokens, max_call_ms, cost_units, enforced, cap_units|'', prefix, project, key,
+-- ARGV: rid, tokens, cost_units, now_ms|-1, max_call_ms, enforced, cap_units|'', prefix, project, key,
 --       then per limited scope: name ("k:<key>", "p:<project>", "m:<project>:<model>"), "rpm tpm conc"
---       (-1 = no limit)
+--       (-1 = no limit). What changes per call comes first: the caller keeps the rest encoded.
 -- Returns {code, retry_ms, requests limit, remaining, reset_ms, tokens limit, remaining, reset_ms}
 -- code: 0 admitted, 1 rate limited, 2 no credit, 3 spend cap, 4/5 seed the project/key money first
-local now = clock(ARGV[1])
-local rid, tokens, max_call = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local cost, enforced, cap, prefix = ARGV[5], ARGV[6] == '1', ARGV[7], ARGV[8]
+local rid, tokens, cost = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local now = clock(ARGV[4])
+local max_call, enforced, cap, prefix = tonumber(ARGV[5]), ARGV[6] == '1', ARGV[7], ARGV[8]
 local bal, kused = prefix .. 'bal:' .. ARGV[9], prefix .. 'kused:' .. ARGV[10]
 local edge = now - WINDOW
 
@@ -202,9 +202,9 @@ return {0, 0, b[1], b[2], b[3], b[4], b[5], b[6]}
 )
 
 SETTLE = """
--- ARGV: prefix, rid, actual tokens, cost_units, ledger row, done_ttl_ms, project, key,
---       then the names of the scopes the call was admitted on
-local prefix, rid, actual, cost = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+-- ARGV: rid, actual tokens, cost_units, ledger row, prefix, done_ttl_ms, project, key,
+--       then the names of the scopes the call was admitted on (per-call values first, as in ADMIT)
+local rid, actual, cost, prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[5]
 -- a retried pipeline may deliver the same settlement twice: the first one wins
 if not redis.call('SET', prefix .. 'done:' .. rid, '1', 'NX', 'PX', ARGV[6]) then return 0 end
 
@@ -238,7 +238,7 @@ if redis.call('EXISTS', kspend) == 1 then
   end
   if held_k ~= '0' then redis.call('DECRBY', kused, held_k) end
 end
-redis.call('XADD', prefix .. 'ledger', '*', 'r', ARGV[5])
+redis.call('XADD', prefix .. 'ledger', '*', 'r', ARGV[4])
 return 1
 """
 

@@ -14,6 +14,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +27,8 @@ from tollway.metering.drainer import LedgerDrainer
 from tollway.metering.headers import rate_headers
 from tollway.metering.protocol import Admission, RateState, StoreUnavailable, Ticket
 from tollway.metering.resp import RespClient
+from tollway.metering.resp_encode import bulks
+from tollway.metering.row_json import record_to_json
 from tollway.metering.scopes import ScopeMemo
 from tollway.metering.scripts import Batcher, Script
 from tollway.money import to_dollars, to_units
@@ -33,6 +36,7 @@ from tollway.types import CallRecord, Limits
 
 _OK, _LIMITED, _NO_CREDIT, _CAPPED, _INIT_PROJECT, _INIT_KEY = range(6)
 _DONE_TTL_MS = 120_000  # long enough for any settle pipeline retry
+_new_state = tuple.__new__
 
 
 def from_units(units: int | bytes | str) -> Decimal:
@@ -44,14 +48,39 @@ def default_consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
+class _Route:
+    """What the admit and settle scripts are sent for one (key, model) that stays the same call after
+    call: the scope names, and the arguments after the per-call ones, as values and encoded once."""
+
+    __slots__ = ("admit_rest", "admit_start", "names", "scopes", "settle_start")
+
+    def __init__(self, meter: RedisMeter, admission: Admission, scopes: list[tuple[str, Limits]]):
+        self.scopes = scopes  # the memo's list: a new one (new limits) makes a new route
+        self.names = [name for name, _ in scopes]
+        cap = "" if admission.spend_cap_units is None else admission.spend_cap_units
+        self.admit_rest: list[Any] = [
+            meter._max_call_ms, 1 if admission.credit_enforced else 0, cap,
+            meter.prefix, admission.project_id, admission.key_id,
+        ]  # fmt: skip
+        for name, limits in scopes:
+            self.admit_rest += [name, _limit_spec(limits)]
+        # ARGV: rid, tokens, cost, now, then admit_rest | rid, actual, cost, row, then the settle rest
+        settle_rest: list[Any] = [
+            meter.prefix,
+            _DONE_TTL_MS,
+            admission.project_id,
+            admission.key_id,
+            *self.names,
+        ]
+        self.admit_start = (meter._admit.packed_start(4 + len(self.admit_rest)), bulks(self.admit_rest))
+        self.settle_start = (meter._settle.packed_start(4 + len(settle_rest)), bulks(settle_rest))
+
+
+@dataclass(slots=True)
 class RedisTicket(Ticket):
-    """A ticket that remembers the names of the scopes it was admitted on."""
+    """A ticket that remembers the route (scope names, encoded arguments) it was admitted on."""
 
-    __slots__ = ("scopes",)
-
-    def __init__(self, admission: Admission, requests: RateState | None, tokens: RateState | None):
-        super().__init__(admission, requests, tokens)
-        self.scopes: list[str] = []
+    route: _Route | None = None
 
 
 class RedisMeter:
@@ -80,13 +109,15 @@ class RedisMeter:
         self._max_call_ms = int(max_call_seconds * 1000)
         self._limited: ScopeMemo[str] = ScopeMemo(":".join)  # ("m", project, model) -> "m:project:model"
         self._clock = clock  # None: Redis's own clock (TIME), the same for every replica
+        self._routes: dict[tuple[Any, ...], _Route] = {}
         self._admit = Script(redis, lua.ADMIT, self._fast)
         self._reap = Script(redis, lua.REAP)
         self._grant = Script(redis, lua.GRANT)
         # settle_linger > 0: settlements wait up to that long to leave with the next admit, one `send`
         # syscall (~8-11 µs of CPU) less per call under load. Off by default: a kill -9 inside that
         # window loses settlements of calls whose clients already had their answer.
-        self._settler = Batcher(Script(redis, lua.SETTLE, self._fast), linger=settle_linger)
+        self._settle = Script(redis, lua.SETTLE, self._fast)
+        self._settler = Batcher(self._settle, linger=settle_linger)
         self.drainer = LedgerDrainer(
             redis,
             session_factory,
@@ -139,49 +170,71 @@ class RedisMeter:
 
     async def _admit_call(self, admission: Admission) -> Ticket:
         cost = admission.max_cost_units
-        scopes = self._limited.limited(admission)
-        args = self._admit_args(admission, cost, scopes)
+        route = self._route(admission)
+        rid = admission.request_id
+        packed = self._fast is not None and rid.isascii()  # str length = byte length
         for _ in range(3):
-            reply = await self._admit([], args)
-            code = int(reply[0])
+            if packed:
+                tokens, units, now = str(admission.tokens), str(cost), self._now_text()
+                start, rest = route.admit_start
+                reply = await self._admit.run_packed(
+                    start
+                    + f"${len(rid)}\r\n{rid}\r\n${len(tokens)}\r\n{tokens}\r\n"
+                    f"${len(units)}\r\n{units}\r\n${len(now)}\r\n{now}\r\n".encode()
+                    + rest
+                )
+            else:
+                now = self._now_text()
+                reply = await self._admit([], [rid, admission.tokens, cost, now, *route.admit_rest])
+            code = reply[0]
+            if code == _OK:
+                return self._ticket(admission, reply, cost, route)
             if code == _INIT_PROJECT:
                 await self._init_project(admission.project_id)
             elif code == _INIT_KEY:
                 await self._init_key(admission.key_id)
             else:
-                return self._ticket(admission, code, reply, cost, scopes)
+                self._refuse(code, reply)
         raise RuntimeError("the live balance keys vanished while admitting (is Redis evicting keys?)")
 
-    def _admit_args(self, admission: Admission, cost: int, scopes: list[tuple[str, Limits]]) -> list[Any]:
-        cap = "" if admission.spend_cap_units is None else admission.spend_cap_units
-        args: list[Any] = [
-            self._now_arg(), admission.request_id, admission.tokens, self._max_call_ms,
-            cost, 1 if admission.credit_enforced else 0, cap,
-            self.prefix, admission.project_id, admission.key_id,
-        ]  # fmt: skip
-        for scope, limits in scopes:
-            args += [scope, _limit_spec(limits)]
-        return args
+    def _route(self, admission: Admission) -> _Route:
+        scopes = self._limited.limited(admission)
+        key = (admission.key_id, admission.model_id, admission.credit_enforced, admission.spend_cap_units)
+        route = self._routes.get(key)
+        if route is None or route.scopes is not scopes:
+            if len(self._routes) >= 10_000:  # bounded, whatever callers do
+                self._routes.clear()
+            route = self._routes[key] = _Route(self, admission, scopes)
+        return route
 
-    def _ticket(
-        self, admission: Admission, code: int, reply: list[Any], cost: int, scopes: list[tuple[str, Limits]]
-    ) -> Ticket:
+    def _ticket(self, admission: Admission, reply: list[Any], cost: int, route: _Route) -> Ticket:
+        # Inline, not a helper per family: this runs on every admitted call. Lua's integers reach us
+        # as ints, whichever client parsed them.
+        limit = reply[2]
+        requests = None if limit < 0 else _new_state(RateState, (limit, reply[3], reply[4]))
+        limit = reply[5]
+        tokens = None if limit < 0 else _new_state(RateState, (limit, reply[6], reply[7]))
+        return RedisTicket(  # positional: a dataclass's __init__ costs more with keywords
+            admission,
+            requests,
+            tokens,
+            cost if admission.credit_enforced else 0,  # credit_hold
+            0 if admission.spend_cap_units is None else cost,  # cap_hold
+            False,  # settled
+            route,
+        )
+
+    @staticmethod
+    def _refuse(code: int, reply: list[Any]) -> None:
         if code == _NO_CREDIT:
             raise InsufficientCredit("Insufficient credit: top up the project's balance to continue.")
         if code == _CAPPED:
             raise InsufficientCredit("This API key has reached its spend cap.")
-        requests, tokens = _state(reply, 2), _state(reply, 5)
         if code == _LIMITED:
-            headers = rate_headers(requests, tokens)
+            headers = rate_headers(_state(reply, 2), _state(reply, 5))
             retry = int(reply[1]) / 1000
             raise RateLimited("Rate limit reached; retry later.", retry_after=retry, headers=headers)
-        ticket = RedisTicket(admission, requests, tokens)
-        ticket.scopes = [name for name, _ in scopes]  # settle needs them again: no second f-string pass
-        if admission.credit_enforced:
-            ticket.credit_hold = cost
-        if admission.spend_cap_units is not None:
-            ticket.cap_hold = cost
-        return ticket
+        raise RuntimeError(f"the admit script answered an unknown code {code!r}")
 
     # -- settlement --------------------------------------------------------------------------------
 
@@ -192,11 +245,23 @@ class RedisMeter:
         admission = ticket.admission
         record.project_id = record.project_id or admission.project_id
         record.key_id = record.key_id or admission.key_id
-        if isinstance(ticket, RedisTicket):
-            scopes = ticket.scopes
-        else:
-            scopes = [name for name, _ in self._limited.limited(admission)]
-        self._submit_settle(record, admission.project_id, admission.key_id, scopes)
+        route = ticket.route if isinstance(ticket, RedisTicket) else None
+        if route is None:
+            route = self._route(admission)
+        rid = record.request_id
+        if self._fast is None or not rid.isascii():
+            self._submit_settle(record, admission.project_id, admission.key_id, route.names)
+            return
+        row, actual, units = record_to_json(record), str(record.usage.total_tokens), str(record.cost_units)
+        start, rest = route.settle_start
+        self._settler.submit_packed(
+            start
+            + f"${len(rid)}\r\n{rid}\r\n${len(actual)}\r\n{actual}\r\n${len(units)}\r\n{units}\r\n"
+            f"${len(row)}\r\n".encode()
+            + row
+            + b"\r\n"
+            + rest
+        )
 
     async def record(self, record: CallRecord) -> None:
         if record.cost_units and record.project_id:
@@ -207,10 +272,9 @@ class RedisMeter:
         self._submit_settle(record, record.project_id or "", record.key_id or "", [])
 
     def _submit_settle(self, record: CallRecord, project_id: str, key_id: str, scopes: list[str]) -> None:
-        row = ledger.record_to_bytes(record)
         args: list[Any] = [
-            self.prefix, record.request_id, record.usage.total_tokens, record.cost_units, row,
-            _DONE_TTL_MS, project_id, key_id, *scopes,
+            record.request_id, record.usage.total_tokens, record.cost_units, record_to_json(record),
+            self.prefix, _DONE_TTL_MS, project_id, key_id, *scopes,
         ]  # fmt: skip
         self._settler.submit([], args)
 
@@ -258,6 +322,9 @@ class RedisMeter:
 
     def _now_arg(self) -> int:
         return -1 if self._clock is None else int(self._clock() * 1000)
+
+    def _now_text(self) -> str:
+        return "-1" if self._clock is None else str(int(self._clock() * 1000))  # -1: Redis's own TIME
 
 
 _SPECS: dict[Limits, str] = {}  # Limits -> "rpm tpm conc": a handful of distinct limit sets in practice

@@ -36,7 +36,9 @@ from redis.exceptions import ConnectionError, NoScriptError, ResponseError
 Arg = bytes | str | int | float
 
 
-def _pack(command: tuple[Arg, ...]) -> bytes:
+def pack(command: tuple[Arg, ...]) -> bytes:
+    """A whole command, encoded in C. The hot commands keep their constant parts encoded instead
+    (`resp_encode`) and go out through `execute_packed`."""
     # hiredis's stub types the argument as a 1-tuple; any tuple of arguments is accepted.
     return cast(bytes, hiredis.pack_command(cast(Any, command)))
 
@@ -217,21 +219,29 @@ class RespClient:
 
     async def execute(self, *args: Arg) -> Any:
         """Sends one command (with whatever else is sent this tick) and returns its reply."""
+        return await self.execute_packed(pack(args))
+
+    async def execute_packed(self, packed: bytes) -> Any:
+        """`execute` for a command already encoded (`pack`, or parts kept from `resp_encode`)."""
         conn = self._conn
         if conn is None or conn.closed:
             conn = await self._connection()
-        return await conn.send(_pack(args))
+        return await conn.send(packed)
 
     async def execute_many(self, commands: list[tuple[Arg, ...]], linger: float = 0.0) -> list[Any]:
         """Sends the commands in one write (after up to `linger` seconds, unless another command
         leaves sooner); returns their replies in order, error replies as exception objects (not
         raised). A lost connection raises `ConnectionError`."""
-        if not commands:
+        return await self.execute_packed_many([pack(command) for command in commands], linger)
+
+    async def execute_packed_many(self, packed: list[bytes], linger: float = 0.0) -> list[Any]:
+        """`execute_many` for commands already encoded."""
+        if not packed:
             return []
         conn = self._conn
         if conn is None or conn.closed:
             conn = await self._connection()
-        return await conn.send_many([_pack(command) for command in commands], linger)
+        return await conn.send_many(packed, linger)
 
     async def aclose(self) -> None:
         self.abort()
@@ -277,7 +287,7 @@ class RespClient:
         if self._db:
             setup.append(("SELECT", self._db))
         try:
-            for reply in await conn.send_many([_pack(c) for c in setup]) if setup else []:
+            for reply in await conn.send_many([pack(c) for c in setup]) if setup else []:
                 if isinstance(reply, Exception):
                     raise reply
         except BaseException:  # refused, timed out or cancelled: do not leave the socket open

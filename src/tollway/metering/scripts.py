@@ -15,11 +15,13 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from tollway.background import stop_task
-from tollway.metering.resp import RespClient
+from tollway.metering.resp import RespClient, pack
+from tollway.metering.resp_encode import bulks, header
 
 log = logging.getLogger("tollway.metering.redis")
 
 Call = tuple[list[str], list[Any]]  # KEYS, ARGV
+Queued = Call | bytes  # a call, or an EVALSHA the caller encoded itself (Script.packed_start)
 
 
 class Script:
@@ -48,6 +50,20 @@ class Script:
     def command(self, keys: list[str], args: list[Any]) -> tuple[Any, ...]:
         return ("EVALSHA", self.sha, len(keys), *keys, *args)
 
+    def packed_start(self, argc: int) -> bytes:
+        """The encoded start of an EVALSHA of this script with no keys and `argc` arguments; the
+        caller appends the arguments, encoded (`resp_encode`), and sends it with `run_packed`."""
+        return header(3 + argc) + bulks(("EVALSHA", self.sha, 0))
+
+    async def run_packed(self, packed: bytes) -> Any:
+        """Runs an EVALSHA encoded by the caller (needs the lean client)."""
+        assert self.fast is not None, "packed commands travel over the lean client only"
+        try:
+            return await self.fast.execute_packed(packed)
+        except NoScriptError:
+            await self.load()
+            return await self.fast.execute_packed(packed)
+
     async def load(self) -> None:
         if self.fast is None:
             await self.redis.script_load(self.source)
@@ -67,7 +83,7 @@ class Batcher:
     def __init__(self, script: Script, *, retry_delay: float = 0.05, linger: float = 0.0):
         self._script = script
         self._linger = linger
-        self._queue: list[Call] = []
+        self._queue: list[Queued] = []
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -76,6 +92,11 @@ class Batcher:
 
     def submit(self, keys: list[str], args: list[Any]) -> None:
         self._queue.append((keys, args))
+        self._wake.set()
+
+    def submit_packed(self, packed: bytes) -> None:
+        """Queues an EVALSHA of the script already encoded (with the lean client only)."""
+        self._queue.append(packed)
         self._wake.set()
 
     @property
@@ -119,7 +140,7 @@ class Batcher:
                 await asyncio.sleep(self._retry_delay)
                 self._wake.set()
 
-    async def _send(self, batch: list[Call], linger: float) -> None:
+    async def _send(self, batch: list[Queued], linger: float) -> None:
         try:
             missing = await self._pipeline(batch, linger)
             if missing:
@@ -129,16 +150,18 @@ class Batcher:
             self._queue[:0] = batch  # keep them for the retry; `done:` markers skip the ones that ran
             raise
 
-    async def _pipeline(self, batch: list[Call], linger: float) -> list[Call]:
+    async def _pipeline(self, batch: list[Queued], linger: float) -> list[Queued]:
         """Runs the batch in one round trip; returns the calls Redis refused for want of the script."""
         script = self._script
         results: list[Any]
         if script.fast is not None:
-            commands = [script.command(keys, args) for keys, args in batch]
-            results = await script.fast.execute_many(commands, linger)
+            commands = [item if isinstance(item, bytes) else pack(script.command(*item)) for item in batch]
+            results = await script.fast.execute_packed_many(commands, linger)
         else:
             async with script.redis.pipeline(transaction=False) as pipe:
-                for keys, args in batch:
+                for item in batch:
+                    assert not isinstance(item, bytes), "packed commands need the lean client"
+                    keys, args = item
                     pipe.evalsha(script.sha, len(keys), *keys, *args)
                 results = await pipe.execute(raise_on_error=False)
         pairs = zip(batch, results, strict=True)

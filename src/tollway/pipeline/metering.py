@@ -15,7 +15,7 @@ from tollway.errors import ServiceUnavailable, TollwayError
 from tollway.metering import Admission, Meter, StoreUnavailable, cost_units, worst_case_units
 from tollway.money import format_units, to_units
 from tollway.observability import Metrics
-from tollway.pipeline.call import Call
+from tollway.pipeline.call import COST_HEADER, Call
 from tollway.types import CallRecord, ModelRequest, Operation, Surface, Usage
 
 log = logging.getLogger("tollway.metering")
@@ -87,7 +87,7 @@ class Metering:
         call.usage = usage
         if call.target is not None:
             call.cost_units = cost_units(usage, call.target.pricing)
-        call.headers["x-tollway-cost"] = format_units(call.cost_units)
+        call.headers[COST_HEADER] = format_units(call.cost_units)
         latency_ms = call.elapsed_ms()  # once: the metrics and the ledger row carry the same figure
         if self.metrics is not None:
             self.metrics.observe(  # positional: keywords cost ~2x the instructions of the call itself

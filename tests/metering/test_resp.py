@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from tollway.metering import RedisMeter
 from tollway.metering.resp import RespClient
+from tollway.metering.resp_encode import bulks
 from tollway.metering.scripts import Batcher, Script
 from tollway.store.models import Project
 
@@ -71,6 +72,22 @@ async def test_noscript_loads_the_script_once(client: tuple[RespClient, Redis, s
     batcher.submit([f"{prefix}c"], [])
     await batcher.flush()  # the whole batch was refused for want of the script, then sent again
     assert await redis.get(f"{prefix}c") == b"2"
+
+
+async def test_packed_calls_load_the_script_too(client: tuple[RespClient, Redis, str]) -> None:
+    """The meter's pre-encoded EVALSHAs (`Script.packed_start` + the encoded arguments) after a Redis
+    restart: alone, and queued in a batch beside an ordinary call."""
+    fast, redis, prefix = client
+    script = Script(redis, f"-- {prefix}\nreturn redis.call('INCRBY', ARGV[1], ARGV[2])", fast)
+    packed = script.packed_start(2) + bulks([f"{prefix}p", 5])
+    await redis.script_flush()
+    assert await script.run_packed(packed) == 5
+    await redis.script_flush()
+    batcher = Batcher(script)
+    batcher.submit_packed(packed)
+    batcher.submit([], [f"{prefix}p", 1])
+    await batcher.flush()
+    assert await redis.get(f"{prefix}p") == b"11"
 
 
 async def test_lost_connection_fails_waiters_then_reconnects(client: tuple[RespClient, Redis, str]) -> None:

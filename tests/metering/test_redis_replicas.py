@@ -149,3 +149,19 @@ async def test_live_state_rebuilt_from_postgres(h: Harness) -> None:
         assert await fresh.key_spend("k1") == Decimal("0.4")
     finally:
         await fresh.aclose()
+
+
+@pytest.mark.parametrize("kind", ["credit", "cap"])
+async def test_a_dead_replicas_expired_holds_never_refuse_a_call(h: Harness, kind: str) -> None:
+    """Once a dead replica's holds are past their deadline, a call that fits without them is admitted
+    (admit gives expired holds back before it checks the money)."""
+    await h.meter.grant("p1", Decimal("1"), None)
+    b = await h.replica()
+    money = {"enforced": True} if kind == "credit" else {"cap": "1"}
+    held = await b.admit(admission(max_cost="0.8", **money))  # type: ignore[arg-type]
+    b.abandon()  # killed mid-call: its hold stays in Redis
+    with pytest.raises(InsufficientCredit):
+        await h.meter.admit(admission(max_cost="0.5", **money))  # type: ignore[arg-type]  # held still
+    h.clock.advance(601)
+    ticket = await h.meter.admit(admission(max_cost="0.5", **money))  # type: ignore[arg-type]
+    assert ticket.credit_hold + ticket.cap_hold > 0 and not held.settled

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tollway.metering import ledger, pg_writer, queries
+from tollway.metering import ledger, pg_writer, queries, row_json
 from tollway.store.models import Project
 from tollway.types import CallRecord, Usage
 
@@ -134,13 +134,13 @@ async def test_replayed_batch_counts_once(two_dbs: Any) -> None:
 
 def test_stream_rows_round_trip_exactly() -> None:
     for record in records():
-        assert ledger.row_from_bytes(ledger.record_to_bytes(record)) == ledger.record_to_row(record)
+        assert row_json.row_from_json(row_json.record_to_json(record)) == ledger.record_to_row(record)
 
 
 async def test_stream_rows_skip_an_unreadable_one(tmp_path: Path) -> None:
     async with pg_db() as factory:
         await add_project(factory, "p1")
-        good = [ledger.record_to_bytes(record) for record in records()]
+        good = [row_json.record_to_json(record) for record in records()]
         # the one-statement path fails on the bad row; row by row then writes the others
         assert await ledger.write_json_rows(factory, [good[0], b"{not json", good[1], good[2]]) == 3
         assert await ledger.write_json_rows(factory, good) == 0  # a replay
@@ -200,7 +200,7 @@ async def test_held_connection_writer_inserts_and_charges_in_one_statement() -> 
         first, second, third = records()
         other = dataclasses.replace(third, request_id=f"r{uuid.uuid4().hex}", project_id="p2")
         try:
-            blobs = [ledger.record_to_bytes(record) for record in (first, second, third, other)]
+            blobs = [row_json.record_to_json(record) for record in (first, second, third, other)]
             assert await writer.write(blobs) == 4
             assert await writer.write(blobs) == 0  # a replay: nothing new, nothing charged again
             # the same rows through the exact path agree on every column
@@ -211,7 +211,7 @@ async def test_held_connection_writer_inserts_and_charges_in_one_statement() -> 
             assert spent["p1"] == first.cost_units + second.cost_units + third.cost_units
             assert spent["p2"] == other.cost_units
             # an unreadable row: the batch goes row by row and the good rows still land
-            fresh = [ledger.record_to_bytes(r) for r in records()]
+            fresh = [row_json.record_to_json(r) for r in records()]
             assert await writer.write([fresh[0], b"{not json", fresh[1]]) == 2
         finally:
             await writer.aclose()
@@ -223,12 +223,12 @@ async def test_held_connection_writer_reconnects_after_losing_its_connection() -
         writer = pg_writer.json_row_writer(factory)
         assert isinstance(writer, pg_writer.HeldConnectionWriter)
         try:
-            assert await writer.write([ledger.record_to_bytes(records()[0])]) == 1
+            assert await writer.write([row_json.record_to_json(records()[0])]) == 1
             backend = writer._driver.get_server_pid()
             async with factory() as session:  # the server drops the writer's connection
                 # with a timeout it waits until the backend is gone, not only signalled
                 await session.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": backend})
-            row = ledger.record_to_bytes(records()[1])
+            row = row_json.record_to_json(records()[1])
             try:  # a writer that already saw the connection close reconnects before writing
                 inserted = await writer.write([row])
             except Exception:  # one that had not: that write fails (its entries stay pending) ...

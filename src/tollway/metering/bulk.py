@@ -193,7 +193,7 @@ def _insert_statements(rows: SqliteRows, conn: sqlite3.Connection) -> Iterator[t
 
 
 async def postgres_insert(session: AsyncSession, rows_json: bytes) -> list[tuple[str | None, Decimal]]:
-    """Inserts the rows (a JSON array of ledger rows, `ledger.row_to_bytes` objects) whose request id is
+    """Inserts the rows (a JSON array of ledger rows, `row_json.record_to_json` objects) whose request id is
     new, in one statement; returns (project id, cost) of those inserted. A request id repeated within
     the array is inserted once."""
     result = await session.execute(_PG_INSERT, {"rows": rows_json.decode()})

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-import orjson
 from sqlalchemy import ColumnElement, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tollway.background import stop_task
 from tollway.errors import NotFound
 from tollway.metering import bulk
-from tollway.metering.row_json import record_to_json, row_with
+from tollway.metering.row_json import row_from_json, row_with
 from tollway.money import to_dollars
 from tollway.store.models import CreditEntry, Project, UsageRow
 from tollway.types import CallRecord
@@ -41,30 +40,6 @@ SessionFactory = async_sessionmaker[AsyncSession]
 def record_to_row(record: CallRecord) -> Row:
     """The `usage_ledger` column values of one call (times in UTC)."""
     return row_with(record, datetime.fromtimestamp(record.started, UTC), to_dollars(record.cost_units))
-
-
-def row_to_bytes(row: Row) -> bytes:
-    """A row for the Redis stream: JSON, times in ISO 8601, the cost as an exact decimal string."""
-    return orjson.dumps(row, default=_exact)
-
-
-def record_to_bytes(record: CallRecord) -> bytes:
-    """A call's ledger row as the Redis stream carries it: `row_to_bytes(record_to_row(record))`, but
-    written the cheap way (`row_json`): this runs on every settle of the scale-out meter."""
-    return record_to_json(record)
-
-
-def _exact(value: object) -> str:
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
-
-
-def row_from_bytes(data: bytes) -> Row:
-    row: Row = orjson.loads(data)
-    row["cost"] = Decimal(row["cost"])
-    row["created_at"] = datetime.fromisoformat(row["created_at"])
-    return row
 
 
 async def write_records(session_factory: SessionFactory, records: list[CallRecord]) -> int:
@@ -102,9 +77,9 @@ async def write_rows(session_factory: SessionFactory, rows: list[Row]) -> int:
 
 
 async def write_json_rows(session_factory: SessionFactory, blobs: list[bytes]) -> int:
-    """`write_rows` for rows as the stream carries them (`row_to_bytes`). On PostgreSQL they go to the
-    database undecoded; elsewhere, or if that batch fails (an unreadable row), row by row, dropping
-    (and logging) the rows that cannot be read rather than blocking the stream forever."""
+    """`write_rows` for rows as the stream carries them (`row_json.record_to_json`). On PostgreSQL they
+    go to the database undecoded; elsewhere, or if that batch fails (an unreadable row), row by row,
+    dropping (and logging) the rows that cannot be read rather than blocking the stream forever."""
     if not blobs:
         return 0
     if _factory_dialect(session_factory) == "postgresql":
@@ -118,7 +93,7 @@ async def write_json_rows(session_factory: SessionFactory, blobs: list[bytes]) -
     rows = []
     for blob in blobs:
         try:
-            rows.append(row_from_bytes(blob))
+            rows.append(row_from_json(blob))
         except Exception as exc:
             log.error("ledger_entry_unreadable", extra={"row": blob[:200]}, exc_info=exc)
     return await write_rows(session_factory, rows)

@@ -31,7 +31,7 @@ class HeldConnectionWriter:
         self._driver: Any = None  # the asyncpg connection under `_conn`
 
     async def write(self, blobs: list[bytes]) -> int:
-        """Inserts the rows (`ledger.row_to_bytes` blobs) that are new and charges their projects;
+        """Inserts the rows (`row_json.record_to_json` blobs) that are new and charges their projects;
         returns how many were new."""
         if not blobs:
             return 0

@@ -1,4 +1,4 @@
-"""A call's ledger row as the Redis stream carries it: one JSON object (`ledger.row_from_bytes` reads it;
+"""A call's ledger row as the Redis stream carries it: one JSON object (`row_from_json` reads it;
 the drainer hands it to PostgreSQL undecoded).
 
 This runs on every settle of the scale-out meter. Built as a dict (with a `datetime` and a `Decimal`) and
@@ -12,6 +12,8 @@ escaping in JSON sends the whole row through orjson instead.
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -35,6 +37,14 @@ def record_to_json(record: CallRecord) -> bytes:
     numbers = orjson.dumps(_numbers(record))
     created, cost = iso_time_of(record.started), record.cost_units
     return f'{head}"request_id":"{rid}","created_at":"{created}","cost":"{cost}e-10",'.encode() + numbers[1:]
+
+
+def row_from_json(data: bytes) -> dict[str, Any]:
+    """A stream row back as `ledger.record_to_row` gives it: the time a `datetime`, the cost a `Decimal`."""
+    row: dict[str, Any] = orjson.loads(data)
+    row["cost"] = Decimal(row["cost"])
+    row["created_at"] = datetime.fromisoformat(row["created_at"])
+    return row
 
 
 def row_with(record: CallRecord, created_at: object, cost: object) -> dict[str, Any]:

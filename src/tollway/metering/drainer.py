@@ -52,6 +52,8 @@ class LedgerDrainer:
         self._fast = fast
         self._rows = json_row_writer(session_factory)
         self.stream, self.group, self.consumer = stream, group, consumer
+        # the acknowledgements' fixed arguments, encoded once (their ids are appended per batch)
+        self._xack_args, self._xdel_args = bulks((b"XACK", stream, group)), bulks((b"XDEL", stream))
         self._block_ms = block_ms
         self._pace = pace
         self._batch = batch
@@ -165,8 +167,8 @@ class LedgerDrainer:
         replies = await self._fast.execute_packed_many(
             [
                 pack(("MULTI",)),
-                header(3 + len(ids)) + bulks(("XACK", self.stream, self.group)) + encoded,
-                header(2 + len(ids)) + bulks(("XDEL", self.stream)) + encoded,
+                header(3 + len(ids)) + self._xack_args + encoded,
+                header(2 + len(ids)) + self._xdel_args + encoded,
                 pack(("EXEC",)),
             ]
         )

@@ -302,7 +302,7 @@ class RedisMeter:
 
     async def reap(self) -> int:
         """Returns the holds of calls past their deadline (admit also does this, a few at a time)."""
-        return int(await self._reap([f"{self.prefix}holds"], [self._now_arg(), self.prefix, 1000]))
+        return int(await self._reap([f"{self.prefix}holds"], [self._now_text(), self.prefix, 1000]))
 
     async def _init_project(self, project_id: str) -> None:
         """Seeds the live balance from SQL when Redis has none (first use, or a Redis that lost it)."""
@@ -319,9 +319,6 @@ class RedisMeter:
         spent = (await ledger.load_key_spend(self._session_factory, key_id)).get(key_id, Decimal(0))
         # both or neither: a key has no holds before its counters exist, so used == spent
         await self._redis.msetnx({spend_key: to_units(spent), used_key: to_units(spent)})
-
-    def _now_arg(self) -> int:
-        return -1 if self._clock is None else int(self._clock() * 1000)
 
     def _now_text(self) -> str:
         return "-1" if self._clock is None else str(int(self._clock() * 1000))  # -1: Redis's own TIME

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -119,35 +118,41 @@ async def test_stream_bridges_a_generator_and_stops_it_when_abandoned() -> None:
     pool.close()
 
 
-async def test_transcription_does_not_block_the_event_loop(speaker: Any, transcriber: Any) -> None:
+async def test_transcription_does_not_block_the_event_loop(
+    speaker: Any, transcriber: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model runs on the pool's threads, and the loop goes on serving other tasks meanwhile. Checked
+    by where the call ran and by a task that ran during it, not by timing: on a loaded 2-core machine the
+    model's own threads can starve the loop's thread for a while without anything blocking it."""
     from tollway.providers.local import _audio
 
     audio = speaker.render("The event loop keeps running while the model transcribes this sentence.")
     wav, _ = _audio.encode(audio, 24000, "wav")
     pool = ModelPool(engine_options={})
     pool._slot("local:whisper-tiny-en").engine = transcriber  # reuse the session's loaded model
-    beats: list[float] = []
+    ran_on: list[int] = []
+    transcribe = transcriber.transcribe
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        ran_on.append(threading.get_ident())
+        return transcribe(*args, **kwargs)
+
+    monkeypatch.setattr(transcriber, "transcribe", recorded)
+    ticks = 0
 
     async def ticker() -> None:
+        nonlocal ticks
         while True:
-            beats.append(time.perf_counter())
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.001)
+            ticks += 1
 
     task = asyncio.create_task(ticker())
-    await asyncio.sleep(0)  # the first beat
-    started = time.perf_counter()
     result = await pool.run("local:whisper-tiny-en", "transcribe", wav, "a.wav")
-    elapsed = time.perf_counter() - started
-    beats.append(time.perf_counter())
+    ticks_during_call = ticks  # read before this coroutine yields again
     task.cancel()
     assert "event loop" in result.text.lower()
-    assert elapsed > 0.1
-    # The loop kept turning all through the call: no gap between its beats came near the call's length
-    # (a blocked loop shows one gap as long as the call), and it beat throughout. A sleep of 10 ms may
-    # take twice that while the model's threads hold both cores, so the count is not held to 10 ms.
-    longest = max(later - earlier for earlier, later in itertools.pairwise(beats))
-    assert longest < elapsed / 4, f"the event loop stalled for {longest:.3f} s of a {elapsed:.3f} s call"
-    assert len(beats) >= 0.25 * elapsed / 0.01
+    assert ran_on and ran_on[0] != threading.get_ident()  # not on the loop's thread
+    assert ticks_during_call > 0  # the loop ran another task while the model worked
     pool.close()
 
 

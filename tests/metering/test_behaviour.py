@@ -94,6 +94,33 @@ async def test_window_slides_past_calls_that_used_no_tokens(h: Harness) -> None:
     assert h.meter.headers(ticket)["x-ratelimit-remaining-tokens"] == "900"
 
 
+async def test_windows_slide_entry_by_entry_and_in_bulk(h: Harness) -> None:
+    # One admit usually sees one or two entries leave the window; after a pause, many at once (more
+    # than the Redis script peeks at in one call). Either way the counts, the token sum and the
+    # reset (from the oldest entry left) stay exact.
+    limits = Limits(rpm=100, tpm=10_000)
+    for i in range(20):  # one call a second, at t = 0..19, reserving 10, 20, ... 200 tokens
+        await h.meter.admit(admission(key_limits=limits, tokens=10 * (i + 1)))
+        h.clock.advance(1)
+    h.clock.advance(40.5)  # t = 60.5: only the call at t = 0 has left
+    headers = h.meter.headers(await h.meter.admit(admission(key_limits=limits, tokens=1)))
+    assert headers["x-ratelimit-remaining-requests"] == "80"  # 19 left + this one
+    assert headers["x-ratelimit-remaining-tokens"] == str(10_000 - (2100 - 10) - 1)
+    assert headers["x-ratelimit-reset-requests"] == "500ms"  # the call at t = 1 leaves at t = 61
+    assert headers["x-ratelimit-reset-tokens"] == "500ms"
+    h.clock.advance(12)  # t = 72.5: the twelve calls at t = 1..12 leave together
+    headers = h.meter.headers(await h.meter.admit(admission(key_limits=limits, tokens=1)))
+    assert headers["x-ratelimit-remaining-requests"] == str(100 - 9)  # t = 13..19, 60.5, this one
+    assert headers["x-ratelimit-remaining-tokens"] == str(10_000 - 10 * sum(range(14, 21)) - 2)
+    assert headers["x-ratelimit-reset-requests"] == "500ms"  # the call at t = 13 leaves at t = 73
+    assert headers["x-ratelimit-reset-tokens"] == "500ms"
+    h.clock.advance(120)  # everything has left: a fresh window
+    headers = h.meter.headers(await h.meter.admit(admission(key_limits=limits, tokens=5)))
+    assert headers["x-ratelimit-remaining-requests"] == "99"
+    assert headers["x-ratelimit-remaining-tokens"] == "9995"
+    assert headers["x-ratelimit-reset-tokens"] == "1m0s"
+
+
 async def test_concurrency_slots_released_on_settle(h: Harness) -> None:
     limits = Limits(max_concurrency=2)
     tickets, errors = await admit_all(h, [admission(model_limits=limits) for _ in range(3)])
@@ -174,6 +201,21 @@ async def test_key_spend_cap(h: Harness) -> None:
     await sync(h)
     assert await h.meter.key_spend("k1") == Decimal("0.75")
     assert await h.meter.key_spend("unused") == Decimal(0)
+
+
+async def test_amounts_beyond_doubles_settle_exactly(h: Harness) -> None:
+    # 16-digit unit amounts (~$987,654 a call): a double cannot hold them, nor their difference, exactly
+    hold, cost = "987654.3210987653", "987654.3210987651"
+    await h.meter.grant("p1", Decimal("2000000"), None)
+    ticket = await h.meter.admit(admission(max_cost=hold, enforced=True, cap="1000000"))
+    await h.meter.settle(ticket, call_record(ticket, cost=cost))
+    await sync(h)
+    assert await h.meter.balance("p1") == Decimal("2000000") - Decimal(cost)
+    assert await h.meter.key_spend("k1") == Decimal(cost)
+    left = Decimal("1000000") - Decimal(cost)  # under the cap: exactly this much more, not 1e-10 more
+    with pytest.raises(InsufficientCredit):
+        await h.meter.admit(admission(max_cost=left + Decimal("1e-10"), cap="1000000"))
+    await h.meter.admit(admission(max_cost=left, cap="1000000"))
 
 
 async def test_settle_is_idempotent(h: Harness) -> None:

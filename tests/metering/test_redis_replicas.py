@@ -165,3 +165,26 @@ async def test_a_dead_replicas_expired_holds_never_refuse_a_call(h: Harness, kin
     h.clock.advance(601)
     ticket = await h.meter.admit(admission(max_cost="0.5", **money))  # type: ignore[arg-type]
     assert ticket.credit_hold + ticket.cap_hold > 0 and not held.settled
+
+
+async def test_window_keys_outlive_their_entries_and_expire_once_idle(h: Harness) -> None:
+    """With a TPM limit, the window keys' expiry is pushed back once a window, not on every admit; it
+    must still cover every entry for its whole window. Without one, the RPM key's is set on every admit."""
+    assert h.redis is not None
+    both, requests_only = Limits(rpm=1000, tpm=100_000), Limits(rpm=1000)
+    windows = [f"{h.prefix}{kind}:k:k1" for kind in ("rpm", "tpm", "tpmv")]
+
+    async def ttls() -> list[int]:
+        return [await h.redis.pttl(name) for name in windows]  # type: ignore[union-attr]
+
+    await h.meter.admit(admission(key_limits=both, project_limits=requests_only, tokens=10))
+    assert all(120_000 < ttl <= 180_000 for ttl in await ttls())  # three windows
+    assert 0 < await h.redis.pttl(f"{h.prefix}rpm:p:p1") <= 60_000
+    for name in windows:  # as if 80 s had passed since
+        await h.redis.pexpire(name, 100_000)
+    h.clock.advance(30)  # within a window of the last push: not pushed again
+    await h.meter.admit(admission(key_limits=both, tokens=10))
+    assert all(90_000 < ttl <= 100_000 for ttl in await ttls())  # still ≥ 60 s beyond this entry
+    h.clock.advance(30)  # a window since the last push: pushed back again
+    await h.meter.admit(admission(key_limits=both, tokens=10))
+    assert all(120_000 < ttl <= 180_000 for ttl in await ttls())

@@ -67,22 +67,84 @@ for i = 11, #ARGV, 2 do
   scopes[#scopes + 1] = {
     rz = prefix .. 'rpm:' .. name, tz = prefix .. 'tpm:' .. name, th = prefix .. 'tpmv:' .. name,
     cz = prefix .. 'conc:' .. name, rpm = tonumber(rpm), tpm = tonumber(tpm), conc = tonumber(conc),
-    count = 0, sum = 0, r_old = -1, t_old = -1}
+    count = 0, sum = 0, r_old = -1, t_old = -1, refresh = true}
 end
 
-local function prune_tokens(s)
-  while true do
-    local old = redis.call('ZRANGEBYSCORE', s.tz, '-inf', edge, 'LIMIT', 0, 500)
-    if #old == 0 then return end
-    local total = 0
-    for _, v in ipairs(redis.call('HMGET', s.th, unpack(old))) do
-      if v then total = total + tonumber(v) end
-    end
-    -- %d, not tostring: Lua writes -0 as "-0", which Redis refuses as an integer
-    if total ~= 0 then redis.call('HINCRBY', s.th, '_sum', string.format('%d', -total)) end
-    redis.call('HDEL', s.th, unpack(old))
-    redis.call('ZREM', s.tz, unpack(old))
+-- The first PEEK entries of a window in one call: those at or before the edge (usually the one or
+-- two that left it since the last admit), the time of the oldest one left (-1: none), and whether
+-- every entry peeked had left (then more may have: the caller prunes in bulk).
+local PEEK = 8
+local function peek(z)
+  local e = redis.call('ZRANGE', z, 0, PEEK - 1, 'WITHSCORES')
+  local old = {}
+  for j = 1, #e, 2 do
+    local t = tonumber(e[j + 1])
+    if t > edge then return old, t, false end
+    old[#old + 1] = e[j]
   end
+  return old, -1, #old == PEEK
+end
+
+local function oldest(z)  -- admission time of the oldest entry, -1 when empty
+  local e = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
+  if #e == 0 then return -1 end
+  return tonumber(e[2])
+end
+
+-- %d, not tostring: Lua writes -0 as "-0", which Redis refuses as an integer
+local function int(x) return string.format('%d', x) end
+
+local function prune_requests(s)
+  local old, first, more = peek(s.rz)
+  if more then
+    redis.call('ZREMRANGEBYSCORE', s.rz, '-inf', edge)
+    first = oldest(s.rz)
+  elseif #old > 0 then
+    redis.call('ZREM', s.rz, unpack(old))
+  end
+  s.r_old = first
+  s.count = redis.call('ZCARD', s.rz)
+end
+
+-- Takes the entries that left the window out of its total. The window's hash also keeps `_exp`,
+-- when its keys' expiry is due to be pushed back (see KEEP), read in the same HMGET.
+local function prune_tokens(s)
+  local old, first, more = peek(s.tz)
+  if more then  -- a window left idle: prune in bulk, 500 entries a round
+    while true do
+      local batch = redis.call('ZRANGEBYSCORE', s.tz, '-inf', edge, 'LIMIT', 0, 500)
+      if #batch == 0 then break end
+      local total = 0
+      for _, v in ipairs(redis.call('HMGET', s.th, unpack(batch))) do
+        if v then total = total + tonumber(v) end
+      end
+      redis.call('HINCRBY', s.th, '_sum', int(-total))
+      redis.call('HDEL', s.th, unpack(batch))
+      redis.call('ZREM', s.tz, unpack(batch))
+      if #batch < 500 then break end
+    end
+    first = oldest(s.tz)
+    old = {}
+  end
+  old[#old + 1] = '_sum'
+  old[#old + 1] = '_exp'
+  local v = redis.call('HMGET', s.th, unpack(old))
+  local n = #old - 2
+  local exp = v[n + 2]
+  s.refresh = not exp or now >= tonumber(exp)
+  s.t_old = first
+  if n == 0 then
+    s.sum = tonumber(v[n + 1] or '0')
+    return
+  end
+  local total = 0
+  for j = 1, n do
+    if v[j] then total = total + tonumber(v[j]) end
+  end
+  s.sum = redis.call('HINCRBY', s.th, '_sum', int(-total))
+  old[n + 1], old[n + 2] = nil, nil
+  redis.call('HDEL', s.th, unpack(old))
+  redis.call('ZREM', s.tz, unpack(old))
 end
 
 local function tokens_free_in(s, total, allowed)
@@ -95,19 +157,11 @@ local function tokens_free_in(s, total, allowed)
   return WINDOW
 end
 
-local function oldest(z)  -- admission time of the oldest entry, -1 when empty
-  local e = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
-  if #e == 0 then return -1 end
-  return tonumber(e[2])
-end
-
 -- prunes the scope's windows, records what the headers need, returns ms until the call would fit
 local function wait_for(s)
   local wait = 0
   if s.rpm >= 0 then
-    redis.call('ZREMRANGEBYSCORE', s.rz, '-inf', edge)
-    s.count = redis.call('ZCARD', s.rz)
-    s.r_old = oldest(s.rz)
+    prune_requests(s)
     if s.count >= s.rpm then
       wait = WINDOW
       if s.rpm > 0 then
@@ -118,8 +172,6 @@ local function wait_for(s)
   end
   if s.tpm >= 0 then
     prune_tokens(s)
-    s.sum = tonumber(redis.call('HGET', s.th, '_sum') or '0')
-    s.t_old = oldest(s.tz)
     if s.sum + tokens > s.tpm then wait = math.max(wait, tokens_free_in(s, s.sum, s.tpm - tokens)) end
   end
   if s.conc >= 0 then
@@ -162,8 +214,25 @@ if enforced then
   end
   held_p = cost
 end
+-- a > b for integers written in decimal: exact at any size (Lua numbers are doubles; Redis integers
+-- are int64), where a double comparison is exact only below 2^53 (15 digits are)
+local function above(a, b)
+  if #a <= 15 and #b <= 15 then return tonumber(a) > tonumber(b) end
+  local na, nb = string.sub(a, 1, 1) == '-', string.sub(b, 1, 1) == '-'
+  if na ~= nb then return nb end
+  if na then a, b = string.sub(b, 2), string.sub(a, 2) end  -- both negative: compare magnitudes swapped
+  if #a ~= #b then return #a > #b end
+  return a > b
+end
+
+-- INCRBY's reply reaches Lua as a double: exact below 2^53, beyond that read back as a string
+local function over_cap(used)
+  if #cap <= 15 and used > -9e15 and used < 9e15 then return used > tonumber(cap) end
+  return above(redis.call('GET', kused), cap)
+end
+
 if cap ~= '' then
-  if redis.call('INCRBY', kused, cost) > tonumber(cap) then
+  if over_cap(redis.call('INCRBY', kused, cost)) then
     redis.call('DECRBY', kused, cost)
     if held_p ~= '0' then redis.call('INCRBY', bal, held_p) end
     return {3}
@@ -171,19 +240,31 @@ if cap ~= '' then
   held_k = cost
 end
 
+-- A scope's window keys must outlive their newest entry by a window. With a TPM limit, their expiry is
+-- pushed back to KEEP only once a window (the hash's `_exp` says when next), not on every admit: three
+-- PEXPIREs saved on almost every call, for keys that outlive an idle scope by up to three windows.
+local KEEP = 3 * WINDOW
 for _, s in ipairs(scopes) do
   if s.rpm >= 0 then
     redis.call('ZADD', s.rz, now, rid)
-    redis.call('PEXPIRE', s.rz, WINDOW)
+    if s.tpm < 0 then
+      redis.call('PEXPIRE', s.rz, WINDOW)
+    elseif s.refresh then
+      redis.call('PEXPIRE', s.rz, KEEP)
+    end
     s.count = s.count + 1
     if s.r_old < 0 then s.r_old = now end
   end
   if s.tpm >= 0 then
     redis.call('ZADD', s.tz, now, rid)
-    redis.call('HSET', s.th, rid, tokens)
+    if s.refresh then
+      redis.call('HSET', s.th, rid, tokens, '_exp', int(now + WINDOW))
+      redis.call('PEXPIRE', s.tz, KEEP)
+      redis.call('PEXPIRE', s.th, KEEP)
+    else
+      redis.call('HSET', s.th, rid, tokens)
+    end
     redis.call('HINCRBY', s.th, '_sum', tokens)
-    redis.call('PEXPIRE', s.tz, WINDOW)
-    redis.call('PEXPIRE', s.th, WINDOW)
     s.sum = s.sum + tokens
     if s.t_old < 0 then s.t_old = now end
   end
@@ -227,16 +308,21 @@ if v[1] then
   redis.call('DEL', hold)
   redis.call('ZREM', prefix .. 'holds', rid)
 end
-if redis.call('EXISTS', bal) == 1 then
-  if held_p ~= '0' then redis.call('INCRBY', bal, held_p) end
-  if cost ~= '0' then redis.call('DECRBY', bal, cost) end
-end
-if redis.call('EXISTS', kspend) == 1 then
-  if cost ~= '0' then
-    redis.call('INCRBY', kspend, cost)
-    redis.call('INCRBY', kused, cost)
+-- add - sub to an integer key in one INCRBY when both have at most 15 digits (Lua's doubles hold those,
+-- and their difference, exactly); else in two calls, exact whatever the size
+local function move(k, add, sub)
+  if #add <= 15 and #sub <= 15 then
+    local delta = tonumber(add) - tonumber(sub)
+    if delta ~= 0 then redis.call('INCRBY', k, string.format('%d', delta)) end
+    return
   end
-  if held_k ~= '0' then redis.call('DECRBY', kused, held_k) end
+  if add ~= '0' then redis.call('INCRBY', k, add) end
+  if sub ~= '0' then redis.call('DECRBY', k, sub) end
+end
+if redis.call('EXISTS', bal) == 1 then move(bal, held_p, cost) end
+if redis.call('EXISTS', kspend) == 1 then
+  if cost ~= '0' then redis.call('INCRBY', kspend, cost) end
+  move(kused, cost, held_k)
 end
 redis.call('XADD', prefix .. 'ledger', '*', 'r', ARGV[4])
 return 1

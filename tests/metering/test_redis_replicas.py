@@ -188,3 +188,26 @@ async def test_window_keys_outlive_their_entries_and_expire_once_idle(h: Harness
     h.clock.advance(30)  # a window since the last push: pushed back again
     await h.meter.admit(admission(key_limits=both, tokens=10))
     assert all(120_000 < ttl <= 180_000 for ttl in await ttls())
+
+
+async def test_settle_moves_only_the_live_counters_left(h: Harness) -> None:
+    """A Redis that lost one of a call's counters between admit and settle (eviction, a flush): settle
+    moves the one still there and never creates the other (it is seeded from SQL when next needed)."""
+    assert h.redis is not None
+    bal, kspend = f"{h.prefix}bal:p1", f"{h.prefix}kspend:k1"
+    await h.meter.grant("p1", Decimal(10), None)
+    first = await h.meter.admit(admission(max_cost="1", enforced=True))
+    spent_before = int(await h.redis.get(kspend))
+    await h.redis.delete(bal)
+    await h.meter.settle(first, call_record(first, cost="0.4"))
+    await h.meter.flush_settlements()
+    assert await h.redis.exists(bal) == 0
+    assert int(await h.redis.get(kspend)) == spent_before + 4_000_000_000  # 0.4 $ in 1e-10 units
+
+    second = await h.meter.admit(admission(max_cost="1", enforced=True))  # reseeds bal from SQL
+    live = int(await h.redis.get(bal))
+    await h.redis.delete(kspend, f"{h.prefix}kused:k1")
+    await h.meter.settle(second, call_record(second, cost="0.25"))
+    await h.meter.flush_settlements()
+    assert await h.redis.exists(kspend) == 0
+    assert int(await h.redis.get(bal)) == live + 10_000_000_000 - 2_500_000_000  # hold back, cost taken

@@ -14,6 +14,11 @@ from __future__ import annotations
 _COMMON = """
 local WINDOW = 60000
 
+-- A whole number as Redis reads it. Not tostring: Lua writes -0 as "-0", which Redis refuses as an
+-- integer, and writes every number with printf's "%.14g", whose double formatting costs ~2,000
+-- instructions a number ("%d" a fraction of that): the scripts pass times and counts as these strings.
+local function int(x) return string.format('%d', x) end
+
 local function clock(arg)
   local now = tonumber(arg)
   if now >= 0 then return now end
@@ -23,8 +28,8 @@ end
 
 -- Holds past their deadline belong to calls that will never settle here (their replica died):
 -- give the money back to the project balance and the key's cap.
-local function reap(holds, prefix, now, count)
-  local due = redis.call('ZRANGEBYSCORE', holds, '-inf', now, 'LIMIT', 0, count)
+local function reap(holds, prefix, now_s, count)  -- now_s: the time as int() writes it
+  local due = redis.call('ZRANGEBYSCORE', holds, '-inf', now_s, 'LIMIT', '0', int(count))
   for _, id in ipairs(due) do
     local h = prefix .. 'hold:' .. id
     local v = redis.call('HMGET', h, 'p', 'pa', 'k', 'ka')
@@ -55,10 +60,13 @@ local now = clock(ARGV[4])
 local max_call, enforced, cap, prefix = tonumber(ARGV[5]), ARGV[6] == '1', ARGV[7], ARGV[8]
 local bal, kused = prefix .. 'bal:' .. ARGV[9], prefix .. 'kused:' .. ARGV[10]
 local edge = now - WINDOW
+local now_s, edge_s, tokens_s, deadline_s = int(now), int(edge), ARGV[2], nil
 
-if redis.call('EXISTS', bal) == 0 then return {4} end
-if redis.call('EXISTS', prefix .. 'kspend:' .. ARGV[10]) == 0 then return {5} end
-reap(prefix .. 'holds', prefix, now, 20)
+if redis.call('EXISTS', bal, prefix .. 'kspend:' .. ARGV[10]) < 2 then  -- one call when both are there
+  if redis.call('EXISTS', bal) == 0 then return {4} end
+  return {5}
+end
+reap(prefix .. 'holds', prefix, now_s, 20)
 
 local scopes = {}
 for i = 11, #ARGV, 2 do
@@ -70,86 +78,44 @@ for i = 11, #ARGV, 2 do
     count = 0, sum = 0, r_old = -1, t_old = -1, refresh = true}
 end
 
--- The first PEEK entries of a window in one call: those at or before the edge (usually the one or
--- two that left it since the last admit), the time of the oldest one left (-1: none), and whether
--- every entry peeked had left (then more may have: the caller prunes in bulk).
-local PEEK = 8
-local function peek(z)
-  local e = redis.call('ZRANGE', z, 0, PEEK - 1, 'WITHSCORES')
-  local old = {}
-  for j = 1, #e, 2 do
-    local t = tonumber(e[j + 1])
-    if t > edge then return old, t, false end
-    old[#old + 1] = e[j]
-  end
-  return old, -1, #old == PEEK
-end
-
 local function oldest(z)  -- admission time of the oldest entry, -1 when empty
-  local e = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
+  local e = redis.call('ZRANGE', z, '0', '0', 'WITHSCORES')
   if #e == 0 then return -1 end
   return tonumber(e[2])
 end
 
--- %d, not tostring: Lua writes -0 as "-0", which Redis refuses as an integer
-local function int(x) return string.format('%d', x) end
-
-local function prune_requests(s)
-  local old, first, more = peek(s.rz)
-  if more then
-    redis.call('ZREMRANGEBYSCORE', s.rz, '-inf', edge)
-    first = oldest(s.rz)
-  elseif #old > 0 then
-    redis.call('ZREM', s.rz, unpack(old))
-  end
-  s.r_old = first
-  s.count = redis.call('ZCARD', s.rz)
-end
-
--- Takes the entries that left the window out of its total. The window's hash also keeps `_exp`,
--- when its keys' expiry is due to be pushed back (see KEEP), read in the same HMGET.
+-- Takes the entries that left the window out of it and out of its total, 500 a round (a window left
+-- idle may hold many). Members only, no scores: Redis writes each score as a double with printf
+-- (~2,000 instructions, and as many again for Lua to read it back). The total and `_exp` (when the
+-- keys' expiry is next pushed back, see KEEP_S) come with the pruned tokens in one HMGET, and the new
+-- total from the HINCRBY that subtracts them.
 local function prune_tokens(s)
-  local old, first, more = peek(s.tz)
-  if more then  -- a window left idle: prune in bulk, 500 entries a round
-    while true do
-      local batch = redis.call('ZRANGEBYSCORE', s.tz, '-inf', edge, 'LIMIT', 0, 500)
-      if #batch == 0 then break end
-      local total = 0
-      for _, v in ipairs(redis.call('HMGET', s.th, unpack(batch))) do
-        if v then total = total + tonumber(v) end
-      end
-      redis.call('HINCRBY', s.th, '_sum', int(-total))
-      redis.call('HDEL', s.th, unpack(batch))
-      redis.call('ZREM', s.tz, unpack(batch))
-      if #batch < 500 then break end
+  local sum, exp
+  while true do
+    local old = redis.call('ZRANGEBYSCORE', s.tz, '-inf', edge_s, 'LIMIT', '0', '500')
+    local n = #old
+    old[n + 1], old[n + 2] = '_sum', '_exp'
+    local v = redis.call('HMGET', s.th, unpack(old))
+    sum, exp = tonumber(v[n + 1] or '0'), v[n + 2]
+    if n == 0 then break end
+    local total = 0
+    for j = 1, n do
+      if v[j] then total = total + tonumber(v[j]) end
     end
-    first = oldest(s.tz)
-    old = {}
+    sum = redis.call('HINCRBY', s.th, '_sum', int(-total))
+    old[n + 1], old[n + 2] = nil, nil
+    redis.call('HDEL', s.th, unpack(old))
+    redis.call('ZREM', s.tz, unpack(old))
+    if n < 500 then break end
   end
-  old[#old + 1] = '_sum'
-  old[#old + 1] = '_exp'
-  local v = redis.call('HMGET', s.th, unpack(old))
-  local n = #old - 2
-  local exp = v[n + 2]
+  s.sum = sum
   s.refresh = not exp or now >= tonumber(exp)
-  s.t_old = first
-  if n == 0 then
-    s.sum = tonumber(v[n + 1] or '0')
-    return
-  end
-  local total = 0
-  for j = 1, n do
-    if v[j] then total = total + tonumber(v[j]) end
-  end
-  s.sum = redis.call('HINCRBY', s.th, '_sum', int(-total))
-  old[n + 1], old[n + 2] = nil, nil
-  redis.call('HDEL', s.th, unpack(old))
-  redis.call('ZREM', s.tz, unpack(old))
+  s.t_old = oldest(s.tz)
 end
 
 local function tokens_free_in(s, total, allowed)
   if allowed < 0 then return WINDOW end
-  local entries = redis.call('ZRANGE', s.tz, 0, -1, 'WITHSCORES')
+  local entries = redis.call('ZRANGE', s.tz, '0', '-1', 'WITHSCORES')
   for j = 1, #entries, 2 do
     total = total - tonumber(redis.call('HGET', s.th, entries[j]) or '0')
     if total <= allowed then return tonumber(entries[j + 1]) + WINDOW - now end
@@ -161,7 +127,9 @@ end
 local function wait_for(s)
   local wait = 0
   if s.rpm >= 0 then
-    prune_requests(s)
+    redis.call('ZREMRANGEBYSCORE', s.rz, '-inf', edge_s)
+    s.count = redis.call('ZCARD', s.rz)
+    s.r_old = oldest(s.rz)
     if s.count >= s.rpm then
       wait = WINDOW
       if s.rpm > 0 then
@@ -175,7 +143,7 @@ local function wait_for(s)
     if s.sum + tokens > s.tpm then wait = math.max(wait, tokens_free_in(s, s.sum, s.tpm - tokens)) end
   end
   if s.conc >= 0 then
-    redis.call('ZREMRANGEBYSCORE', s.cz, '-inf', now)  -- slots of calls past their deadline
+    redis.call('ZREMRANGEBYSCORE', s.cz, '-inf', now_s)  -- slots of calls past their deadline
     if redis.call('ZCARD', s.cz) >= s.conc then wait = math.max(wait, 1000) end
   end
   return wait
@@ -241,41 +209,42 @@ if cap ~= '' then
 end
 
 -- A scope's window keys must outlive their newest entry by a window. With a TPM limit, their expiry is
--- pushed back to KEEP only once a window (the hash's `_exp` says when next), not on every admit: three
+-- pushed back to KEEP_S (three windows) only once a window (the hash's `_exp` says when next), not on every admit: three
 -- PEXPIREs saved on almost every call, for keys that outlive an idle scope by up to three windows.
-local KEEP = 3 * WINDOW
+local KEEP_S = int(3 * WINDOW)
 for _, s in ipairs(scopes) do
   if s.rpm >= 0 then
-    redis.call('ZADD', s.rz, now, rid)
+    redis.call('ZADD', s.rz, now_s, rid)
     if s.tpm < 0 then
-      redis.call('PEXPIRE', s.rz, WINDOW)
+      redis.call('PEXPIRE', s.rz, '60000')  -- WINDOW
     elseif s.refresh then
-      redis.call('PEXPIRE', s.rz, KEEP)
+      redis.call('PEXPIRE', s.rz, KEEP_S)
     end
     s.count = s.count + 1
     if s.r_old < 0 then s.r_old = now end
   end
   if s.tpm >= 0 then
-    redis.call('ZADD', s.tz, now, rid)
+    redis.call('ZADD', s.tz, now_s, rid)
     if s.refresh then
-      redis.call('HSET', s.th, rid, tokens, '_exp', int(now + WINDOW))
-      redis.call('PEXPIRE', s.tz, KEEP)
-      redis.call('PEXPIRE', s.th, KEEP)
+      redis.call('HSET', s.th, rid, tokens_s, '_exp', int(now + WINDOW))
+      redis.call('PEXPIRE', s.tz, KEEP_S)
+      redis.call('PEXPIRE', s.th, KEEP_S)
     else
-      redis.call('HSET', s.th, rid, tokens)
+      redis.call('HSET', s.th, rid, tokens_s)
     end
-    redis.call('HINCRBY', s.th, '_sum', tokens)
+    redis.call('HINCRBY', s.th, '_sum', tokens_s)
     s.sum = s.sum + tokens
     if s.t_old < 0 then s.t_old = now end
   end
   if s.conc >= 0 then
-    redis.call('ZADD', s.cz, now + max_call, rid)
-    redis.call('PEXPIRE', s.cz, max_call + 1000)
+    deadline_s = deadline_s or int(now + max_call)
+    redis.call('ZADD', s.cz, deadline_s, rid)
+    redis.call('PEXPIRE', s.cz, int(max_call + 1000))
   end
 end
 if held_p ~= '0' or held_k ~= '0' then
   redis.call('HSET', prefix .. 'hold:' .. rid, 'p', ARGV[9], 'pa', held_p, 'k', ARGV[10], 'ka', held_k)
-  redis.call('ZADD', prefix .. 'holds', now + max_call, rid)
+  redis.call('ZADD', prefix .. 'holds', deadline_s or int(now + max_call), rid)
 end
 local b = snapshot()
 return {0, 0, b[1], b[2], b[3], b[4], b[5], b[6]}
@@ -284,18 +253,22 @@ return {0, 0, b[1], b[2], b[3], b[4], b[5], b[6]}
 
 SETTLE = """
 -- ARGV: rid, actual tokens, cost_units, ledger row, prefix, done_ttl_ms, project, key,
---       then the names of the scopes the call was admitted on (per-call values first, as in ADMIT)
+--       then per scope the call was admitted on: its name and which of its limits took something
+--       then ("c": a concurrency slot, "t": a TPM reservation); per-call values first, as in ADMIT
 local rid, actual, cost, prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[5]
 -- a retried pipeline may deliver the same settlement twice: the first one wins
 if not redis.call('SET', prefix .. 'done:' .. rid, '1', 'NX', 'PX', ARGV[6]) then return 0 end
 
-for i = 9, #ARGV do
-  redis.call('ZREM', prefix .. 'conc:' .. ARGV[i], rid)
-  local th = prefix .. 'tpmv:' .. ARGV[i]
-  local reserved = redis.call('HGET', th, rid)
-  if reserved then  -- still in the window: the estimate becomes the actual count
-    redis.call('HSET', th, rid, actual)
-    redis.call('HINCRBY', th, '_sum', string.format('%d', actual - tonumber(reserved)))
+for i = 9, #ARGV, 2 do
+  local name, took = ARGV[i], ARGV[i + 1]
+  if string.find(took, 'c', 1, true) then redis.call('ZREM', prefix .. 'conc:' .. name, rid) end
+  if string.find(took, 't', 1, true) then
+    local th = prefix .. 'tpmv:' .. name
+    local reserved = redis.call('HGET', th, rid)
+    if reserved then  -- still in the window: the estimate becomes the actual count
+      redis.call('HSET', th, rid, ARGV[2])
+      redis.call('HINCRBY', th, '_sum', string.format('%d', actual - tonumber(reserved)))
+    end
   end
 end
 
@@ -319,8 +292,14 @@ local function move(k, add, sub)
   if add ~= '0' then redis.call('INCRBY', k, add) end
   if sub ~= '0' then redis.call('DECRBY', k, sub) end
 end
-if redis.call('EXISTS', bal) == 1 then move(bal, held_p, cost) end
-if redis.call('EXISTS', kspend) == 1 then
+local live = redis.call('EXISTS', bal, kspend)  -- one call when both are there (or neither)
+local has_bal, has_key = live == 2, live == 2
+if live == 1 then
+  has_bal = redis.call('EXISTS', bal) == 1
+  has_key = not has_bal
+end
+if has_bal then move(bal, held_p, cost) end
+if has_key then
   if cost ~= '0' then redis.call('INCRBY', kspend, cost) end
   move(kused, cost, held_k)
 end
@@ -332,7 +311,7 @@ REAP = (
     _COMMON
     + """
 -- KEYS: holds; ARGV: now_ms|-1, prefix, max count
-return reap(KEYS[1], ARGV[2], clock(ARGV[1]), tonumber(ARGV[3]))
+return reap(KEYS[1], ARGV[2], int(clock(ARGV[1])), tonumber(ARGV[3]))
 """
 )
 

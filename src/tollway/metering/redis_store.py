@@ -52,11 +52,18 @@ class _Route:
     """What the admit and settle scripts are sent for one (key, model) that stays the same call after
     call: the scope names, and the arguments after the per-call ones, as values and encoded once."""
 
-    __slots__ = ("admit_rest", "admit_start", "names", "scopes", "settle_start")
+    __slots__ = ("admit_rest", "admit_start", "scopes", "settle_scopes", "settle_start")
 
     def __init__(self, meter: RedisMeter, admission: Admission, scopes: list[tuple[str, Limits]]):
         self.scopes = scopes  # the memo's list: a new one (new limits) makes a new route
-        self.names = [name for name, _ in scopes]
+        # per scope, its name and what admit takes there that settle gives back or corrects: settle
+        # then skips the calls for what a scope does not limit
+        self.settle_scopes: list[str] = []
+        for name, limits in scopes:
+            took = ("c" if limits.max_concurrency is not None else "") + (
+                "t" if limits.tpm is not None else ""
+            )
+            self.settle_scopes += [name, took or "-"]
         cap = "" if admission.spend_cap_units is None else admission.spend_cap_units
         self.admit_rest: list[Any] = [
             meter._max_call_ms, 1 if admission.credit_enforced else 0, cap,
@@ -70,7 +77,7 @@ class _Route:
             _DONE_TTL_MS,
             admission.project_id,
             admission.key_id,
-            *self.names,
+            *self.settle_scopes,
         ]
         self.admit_start = (meter._admit.packed_start(4 + len(self.admit_rest)), bulks(self.admit_rest))
         self.settle_start = (meter._settle.packed_start(4 + len(settle_rest)), bulks(settle_rest))
@@ -250,7 +257,7 @@ class RedisMeter:
             route = self._route(admission)
         rid = record.request_id
         if self._fast is None or not rid.isascii():
-            self._submit_settle(record, admission.project_id, admission.key_id, route.names)
+            self._submit_settle(record, admission.project_id, admission.key_id, route.settle_scopes)
             return
         row, actual, units = record_to_json(record), str(record.usage.total_tokens), str(record.cost_units)
         start, rest = route.settle_start

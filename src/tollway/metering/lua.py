@@ -209,8 +209,9 @@ if cap ~= '' then
 end
 
 -- A scope's window keys must outlive their newest entry by a window. With a TPM limit, their expiry is
--- pushed back to KEEP_S (three windows) only once a window (the hash's `_exp` says when next), not on every admit: three
--- PEXPIREs saved on almost every call, for keys that outlive an idle scope by up to three windows.
+-- pushed back to KEEP_S (three windows) only once a window (the hash's `_exp` says when next), not on
+-- every admit: three PEXPIREs saved on almost every call, for keys that outlive an idle scope by up to
+-- three windows.
 local KEEP_S = int(3 * WINDOW)
 for _, s in ipairs(scopes) do
   if s.rpm >= 0 then

@@ -156,7 +156,7 @@ async def sqlite_insert(session: AsyncSession, rows: SqliteRows) -> None:
     assert driver is not None
     run_in_thread = getattr(driver, "_execute", None)
     if run_in_thread is not None:
-        inserted = await run_in_thread(_insert_and_charge, driver._conn, rows)
+        inserted = await run_in_thread(insert_and_charge, driver._conn, rows)
     else:  # an aiosqlite without it: the same statements through the public API, a hop each
         inserted = 0
         for statement, parameters in _insert_statements(rows, driver._conn):
@@ -169,7 +169,9 @@ async def sqlite_insert(session: AsyncSession, rows: SqliteRows) -> None:
         raise Conflict(f"{rows.count - inserted} of {rows.count} ledger rows existed")
 
 
-def _insert_and_charge(conn: sqlite3.Connection, rows: SqliteRows) -> int:
+def insert_and_charge(conn: sqlite3.Connection, rows: SqliteRows) -> int:
+    """Inserts the rows and, when all were new, charges their projects; returns how many were new.
+    Runs in the connection's thread, inside the caller's transaction."""
     inserted = 0
     for statement, parameters in _insert_statements(rows, conn):
         inserted += conn.execute(statement, parameters).rowcount

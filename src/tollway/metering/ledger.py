@@ -27,6 +27,7 @@ from tollway.background import stop_task
 from tollway.errors import NotFound
 from tollway.metering import bulk
 from tollway.metering.row_json import row_from_json, row_with
+from tollway.metering.sqlite_writer import SqliteLedgerConnection
 from tollway.money import to_dollars
 from tollway.store.models import CreditEntry, Project, UsageRow
 from tollway.types import CallRecord
@@ -42,14 +43,19 @@ def record_to_row(record: CallRecord) -> Row:
     return row_with(record, datetime.fromtimestamp(record.started, UTC), to_dollars(record.cost_units))
 
 
-async def write_records(session_factory: SessionFactory, records: list[CallRecord]) -> int:
+async def write_records(
+    session_factory: SessionFactory, records: list[CallRecord], direct: SqliteLedgerConnection | None = None
+) -> int:
     """`write_rows` for finished calls. On SQLite the rows go in through the bulk fast path (`bulk`),
-    which only works when every row is new; a batch with an existing request id (a replay) is rolled
-    back and redone on the exact path."""
+    over `direct` when given (one hop to its thread), which only works when every row is new; a batch
+    with an existing request id (a replay) is rolled back and redone on the exact path."""
     unique = list({record.request_id: record for record in records}.values())
     if not unique:
         return 0
-    if _factory_dialect(session_factory) == "sqlite":
+    if direct is not None:
+        if await direct.insert(bulk.SqliteRows(unique)):
+            return len(unique)
+    elif _factory_dialect(session_factory) == "sqlite":
         try:
             async with session_factory() as session, session.begin():
                 await bulk.sqlite_insert(session, bulk.SqliteRows(unique))
@@ -213,6 +219,8 @@ class BatchWriter:
         self._pending: list[CallRecord] = []
         self._task: asyncio.Task[None] | None = None
         self._on_error = on_error
+        self._direct: SqliteLedgerConnection | None = None  # a SQLite file's own connection, once used
+        self._direct_checked = False
 
     def append(self, record: CallRecord) -> None:
         # The row is built at flush time: conversion costs microseconds the hot path need not pay.
@@ -228,22 +236,34 @@ class BatchWriter:
     async def aclose(self) -> None:
         await stop_task(self._task)
         self._task = None
-        await self.flush()
+        try:
+            await self.flush()
+        finally:
+            if self._direct is not None:
+                await self._direct.aclose()
 
     def abandon(self) -> None:
         """Stops and forgets unwritten rows, as a killed process would (tests only)."""
         if self._task is not None:
             self._task.cancel()
         self._pending = []
+        if self._direct is not None:
+            self._direct.abandon()
 
     async def flush(self) -> None:
         async with self._lock:
             batch, self._pending = self._pending, []
             try:
-                await write_records(self._session_factory, batch)
+                await write_records(self._session_factory, batch, self._direct_connection())
             except BaseException:
                 self._pending[:0] = batch  # keep order; retried at the next tick
                 raise
+
+    def _direct_connection(self) -> SqliteLedgerConnection | None:
+        if not self._direct_checked:  # on first use: tests build writers on factories they never use
+            self._direct_checked = True
+            self._direct = SqliteLedgerConnection.for_factory(self._session_factory)
+        return self._direct
 
     async def _run(self) -> None:
         while True:

@@ -1,0 +1,80 @@
+"""The embedded ledger writer's own SQLite connection (`sqlite_writer`): one hop a batch, the same rows
+as the session path, replays redone exactly, and a failed batch leaves nothing behind."""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tollway.metering import bulk, ledger
+from tollway.metering.sqlite_writer import SqliteLedgerConnection
+from tollway.store.models import Project
+
+from .conftest import add_project, pg_db, sqlite_db
+from .test_bulk import raw_rows, records
+
+
+async def totals(factory: async_sessionmaker[AsyncSession]) -> tuple[int, Decimal]:
+    async with factory() as session:
+        count = (await session.execute(text("SELECT count(*) FROM usage_ledger"))).scalar_one()
+        project = await session.get(Project, "p1")
+    assert project is not None
+    return count, project.spent
+
+
+async def test_rows_match_the_session_path_and_replays_count_once(tmp_path: Path) -> None:
+    direct_path, session_path = tmp_path / "direct.db", tmp_path / "session.db"
+    async with sqlite_db(direct_path) as direct_db, sqlite_db(session_path) as session_db:
+        for factory in (direct_db, session_db):
+            await add_project(factory, "p1")
+        direct = SqliteLedgerConnection.for_factory(direct_db)
+        assert direct is not None
+        try:
+            first, second, third = records()
+            assert await ledger.write_records(direct_db, [first, second, third], direct) == 3
+            assert await ledger.write_records(session_db, [first, second, third]) == 3
+            assert await raw_rows(direct_db) == await raw_rows(session_db)
+            # a replayed row in a batch: that batch is rolled back and redone on the exact path
+            assert await ledger.write_records(direct_db, [third, first], direct) == 0
+            assert await totals(direct_db) == await totals(session_db) == (3, Decimal("0.1234567892"))
+        finally:
+            await direct.aclose()
+
+
+async def test_a_failed_batch_leaves_no_transaction_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with sqlite_db(tmp_path / "t.db") as factory:
+        await add_project(factory, "p1")
+        direct = SqliteLedgerConnection.for_factory(factory)
+        assert direct is not None
+        first, second, third = records()
+        insert = bulk.insert_and_charge
+
+        def fails_after_inserting(connection: sqlite3.Connection, rows: bulk.SqliteRows) -> int:
+            insert(connection, rows)
+            raise OSError("disk full")
+
+        try:
+            monkeypatch.setattr(bulk, "insert_and_charge", fails_after_inserting)
+            with pytest.raises(OSError):
+                await ledger.write_records(factory, [first], direct)
+            monkeypatch.setattr(bulk, "insert_and_charge", insert)
+            assert await totals(factory) == (0, Decimal(0))  # rolled back, and the lock given up
+            assert await ledger.write_records(factory, [first, second, third], direct) == 3
+            assert await totals(factory) == (3, Decimal("0.1234567892"))
+        finally:
+            await direct.aclose()
+
+
+async def test_only_for_a_sqlite_file(tmp_path: Path) -> None:
+    async with sqlite_db(tmp_path / "t.db") as file_db, pg_db() as postgres_db:
+        direct = SqliteLedgerConnection.for_factory(file_db)
+        assert direct is not None
+        await direct.aclose()
+        assert SqliteLedgerConnection.for_factory(postgres_db) is None

@@ -78,3 +78,13 @@ async def test_only_for_a_sqlite_file(tmp_path: Path) -> None:
         assert direct is not None
         await direct.aclose()
         assert SqliteLedgerConnection.for_factory(postgres_db) is None
+
+
+async def test_closing_after_abandoning_is_quiet(tmp_path: Path) -> None:
+    async with sqlite_db(tmp_path / "t.db") as factory:
+        await add_project(factory, "p1")
+        direct = SqliteLedgerConnection.for_factory(factory)
+        assert direct is not None
+        assert await ledger.write_records(factory, records()[:1], direct) == 1
+        direct.abandon()  # as a kill -9 in the tests that simulate one, then the usual teardown
+        await direct.aclose()

@@ -221,6 +221,7 @@ class BatchWriter:
         self._on_error = on_error
         self._direct: SqliteLedgerConnection | None = None  # a SQLite file's own connection, once used
         self._direct_checked = False
+        self._abandoned = False
 
     def append(self, record: CallRecord) -> None:
         # The row is built at flush time: conversion costs microseconds the hot path need not pay.
@@ -244,6 +245,7 @@ class BatchWriter:
 
     def abandon(self) -> None:
         """Stops and forgets unwritten rows, as a killed process would (tests only)."""
+        self._abandoned = True  # a write in flight when the task is cancelled must not requeue its rows
         if self._task is not None:
             self._task.cancel()
         self._pending = []
@@ -253,10 +255,13 @@ class BatchWriter:
     async def flush(self) -> None:
         async with self._lock:
             batch, self._pending = self._pending, []
+            if self._abandoned:
+                return
             try:
                 await write_records(self._session_factory, batch, self._direct_connection())
             except BaseException:
-                self._pending[:0] = batch  # keep order; retried at the next tick
+                if not self._abandoned:
+                    self._pending[:0] = batch  # keep order; retried at the next tick
                 raise
 
     def _direct_connection(self) -> SqliteLedgerConnection | None:

@@ -29,6 +29,7 @@ class SqliteLedgerConnection:
         self._path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tollway-ledger")
         self._connection: sqlite3.Connection | None = None  # opened in the writer's thread, on first use
+        self._stopped = False
 
     @classmethod
     def for_factory(cls, session_factory: async_sessionmaker[AsyncSession]) -> SqliteLedgerConnection | None:
@@ -47,11 +48,15 @@ class SqliteLedgerConnection:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._insert, rows)
 
     async def aclose(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
         await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
         self._executor.shutdown(wait=False)
 
     def abandon(self) -> None:
         """Stops the thread without closing the connection, as a killed process would (tests only)."""
+        self._stopped = True
         self._executor.shutdown(wait=False)
 
     # -- in the writer's thread ----------------------------------------------------------------------

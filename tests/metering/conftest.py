@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from tollway.metering import Admission, MemoryMeter, RedisMeter, Ticket
+from tollway.metering.sqlite_writer import SqliteLedgerConnection
 from tollway.money import to_units
 from tollway.store.models import Base, Project
 from tollway.types import CallRecord, Limits, Usage
@@ -80,6 +81,20 @@ async def sqlite_db(path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession
         yield async_sessionmaker(engine, expire_on_commit=False)
     finally:
         await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def ledger_connection(
+    factory: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[SqliteLedgerConnection | None]:
+    """The ledger writer's own connection to the factory's database (None unless a SQLite file), as
+    `ledger.BatchWriter` opens it at start; closed afterwards."""
+    direct = SqliteLedgerConnection.for_factory(factory)
+    try:
+        yield direct
+    finally:
+        if direct is not None:
+            await direct.aclose()
 
 
 @contextlib.asynccontextmanager

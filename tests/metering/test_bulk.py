@@ -19,7 +19,7 @@ from tollway.metering import ledger, pg_writer, queries, row_json
 from tollway.store.models import Project
 from tollway.types import CallRecord, Usage
 
-from .conftest import add_project, pg_db, sqlite_db
+from .conftest import add_project, ledger_connection, pg_db, sqlite_db
 
 
 def records() -> list[CallRecord]:
@@ -96,7 +96,8 @@ async def test_fast_rows_read_back_like_slow_rows(two_dbs: Any) -> None:
     for factory in (fast, slow):
         await add_project(factory, "p1")
     batch = records()
-    assert await ledger.write_records(fast, batch) == 3  # the fast path (either dialect)
+    async with ledger_connection(fast) as direct:  # SQLite: the writer's own connection; PostgreSQL: None
+        assert await ledger.write_records(fast, batch, direct) == 3  # the fast path (either dialect)
     async with slow() as session, session.begin():  # the SQLAlchemy Core path, as before
         await ledger._insert_new(session, [ledger.record_to_row(r) for r in batch])
     fast_raw, slow_raw = await raw_rows(fast), await raw_rows(slow)
@@ -121,10 +122,11 @@ async def test_replayed_batch_counts_once(two_dbs: Any) -> None:
     fast, _ = two_dbs
     await add_project(fast, "p1")
     first, second, third = records()
-    assert await ledger.write_records(fast, [first]) == 1
-    # a batch mixing an existing row with new ones: the SQLite fast path must back off to the exact one
-    assert await ledger.write_records(fast, [first, second, third, second]) == 2
-    assert await ledger.write_records(fast, [first, second, third]) == 0
+    async with ledger_connection(fast) as direct:
+        assert await ledger.write_records(fast, [first], direct) == 1
+        # a batch mixing an existing row with new ones: the SQLite fast path must back off to the exact one
+        assert await ledger.write_records(fast, [first, second, third, second], direct) == 2
+        assert await ledger.write_records(fast, [first, second, third], direct) == 0
     async with fast() as session:
         project = await session.get(Project, "p1")
         count = (await session.execute(text("SELECT count(*) FROM usage_ledger"))).scalar_one()
@@ -160,12 +162,12 @@ async def test_sqlite_takes_the_exact_path_only_for_replays(
         return await exact(session, rows)
 
     monkeypatch.setattr(ledger, "_insert_new", counting)
-    async with sqlite_db(tmp_path / "t.db") as factory:
+    async with sqlite_db(tmp_path / "t.db") as factory, ledger_connection(factory) as direct:
         await add_project(factory, "p1")
         first, second, third = records()
-        assert await ledger.write_records(factory, [first, second]) == 2
+        assert await ledger.write_records(factory, [first, second], direct) == 2
         assert slow_calls == []  # all new: the bulk path alone
-        assert await ledger.write_records(factory, [second, third]) == 1
+        assert await ledger.write_records(factory, [second, third], direct) == 1
         assert slow_calls == [2]  # a replayed row: rolled back, redone exactly
         async with factory() as session:
             count = (await session.execute(text("SELECT count(*) FROM usage_ledger"))).scalar_one()
@@ -174,14 +176,14 @@ async def test_sqlite_takes_the_exact_path_only_for_replays(
 
 
 async def test_a_large_batch_goes_in_whole(tmp_path: Path) -> None:
-    async with sqlite_db(tmp_path / "big.db") as factory:
+    async with sqlite_db(tmp_path / "big.db") as factory, ledger_connection(factory) as direct:
         await add_project(factory, "p1")
         batch = []
         for i in range(301):  # 256 + 32 + 8 + 4 + 1: every statement size but a few
             record = records()[i % 2]
             record.request_id = f"big-{i:05d}"
             batch.append(record)
-        assert await ledger.write_records(factory, batch) == 301
+        assert await ledger.write_records(factory, batch, direct) == 301
         async with factory() as session:
             count = (await session.execute(text("SELECT count(*) FROM usage_ledger"))).scalar_one()
             project = await session.get(Project, "p1")

@@ -1,5 +1,5 @@
-"""The embedded ledger writer's own SQLite connection (`sqlite_writer`): one hop a batch, the same rows
-as the session path, replays redone exactly, and a failed batch leaves nothing behind."""
+"""The embedded ledger writer's own SQLite connection (`sqlite_writer`): a failed batch leaves nothing
+behind, and it exists only for a SQLite file. Its rows and replays are checked in test_bulk."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tollway.metering.sqlite_writer import SqliteLedgerConnection
 from tollway.store.models import Project
 
 from .conftest import add_project, pg_db, sqlite_db
-from .test_bulk import raw_rows, records
+from .test_bulk import records
 
 
 async def totals(factory: async_sessionmaker[AsyncSession]) -> tuple[int, Decimal]:
@@ -25,25 +25,6 @@ async def totals(factory: async_sessionmaker[AsyncSession]) -> tuple[int, Decima
         project = await session.get(Project, "p1")
     assert project is not None
     return count, project.spent
-
-
-async def test_rows_match_the_session_path_and_replays_count_once(tmp_path: Path) -> None:
-    direct_path, session_path = tmp_path / "direct.db", tmp_path / "session.db"
-    async with sqlite_db(direct_path) as direct_db, sqlite_db(session_path) as session_db:
-        for factory in (direct_db, session_db):
-            await add_project(factory, "p1")
-        direct = SqliteLedgerConnection.for_factory(direct_db)
-        assert direct is not None
-        try:
-            first, second, third = records()
-            assert await ledger.write_records(direct_db, [first, second, third], direct) == 3
-            assert await ledger.write_records(session_db, [first, second, third]) == 3
-            assert await raw_rows(direct_db) == await raw_rows(session_db)
-            # a replayed row in a batch: that batch is rolled back and redone on the exact path
-            assert await ledger.write_records(direct_db, [third, first], direct) == 0
-            assert await totals(direct_db) == await totals(session_db) == (3, Decimal("0.1234567892"))
-        finally:
-            await direct.aclose()
 
 
 async def test_a_failed_batch_leaves_no_transaction_open(

@@ -4,12 +4,12 @@ gateway process, so every microsecond a row costs here is a microsecond taken fr
 Measured on the 2-CPU sandbox (bench/metering_micro.py): SQLAlchemy's "insertmanyvalues" costs ~25-33 µs
 a row on SQLite and ~25 µs on PostgreSQL (building, processing and flattening a parameter dict per row).
 
-* SQLite: the raw aiosqlite connection of the session (same transaction) runs multi-row
+* SQLite: the ledger writer's own connection (`sqlite_writer`) runs multi-row
   `INSERT OR IGNORE ... VALUES (...), (...)` statements with plain values converted exactly as
   SQLAlchemy would store them (money as integer 1e-10 units, times as naive-UTC
   'YYYY-MM-DD HH:MM:SS.ffffff' text). SQLite cannot say *which* rows such an insert skipped, so the
-  row count tells whether all were new; if not (a replay: rare), `Conflict` makes the caller roll back
-  and redo the batch on the exact path.
+  row count tells whether all were new; if not (a replay: rare), the writer rolls the batch back and
+  it is redone on the exact path (`ledger.write_rows`).
 * PostgreSQL: one statement, `INSERT ... SELECT FROM jsonb_to_recordset(<the rows as one JSON array>)
   ON CONFLICT DO NOTHING RETURNING ...`: one parameter, the server parses the rows. The drainer passes
   the stream's JSON entries through without decoding them. (unnest() of one array per column was tried:
@@ -95,10 +95,6 @@ PG_INSERT_AND_CHARGE = (
 )
 
 
-class Conflict(Exception):
-    """Some rows of a fast SQLite batch existed already: redo the batch on the exact path."""
-
-
 class SqliteRows:
     """Ledger rows as SQLite stores them (see `ledger.record_to_row`): one flat list of parameters in
     `COLUMNS` order, built in one pass (no tuple per row to flatten later), and each project's total."""
@@ -142,31 +138,6 @@ class SqliteRows:
     def charges(self) -> list[tuple[int, str]]:
         """(units, project id) for the `spent` update, in project id order: one lock order."""
         return [(units, project_id) for project_id, units in sorted(self.spent.items())]
-
-
-async def sqlite_insert(session: AsyncSession, rows: SqliteRows) -> None:
-    """Inserts the rows and adds their costs to their projects' `spent`, in the session's transaction;
-    raises `Conflict`, having changed nothing `spent`, unless every row was new.
-
-    Everything runs in ONE hop to aiosqlite's thread (its `_execute`, the function its public methods
-    use): each hop costs ~100-150 µs of CPU in thread wake-ups here, and the public calls would take
-    one per statement and cursor."""
-    connection = await (await session.connection()).get_raw_connection()
-    driver = connection.driver_connection  # aiosqlite.Connection: same sqlite3 connection, same transaction
-    assert driver is not None
-    run_in_thread = getattr(driver, "_execute", None)
-    if run_in_thread is not None:
-        inserted = await run_in_thread(insert_and_charge, driver._conn, rows)
-    else:  # an aiosqlite without it: the same statements through the public API, a hop each
-        inserted = 0
-        for statement, parameters in _insert_statements(rows, driver._conn):
-            cursor = await driver.execute(statement, parameters)
-            inserted += cursor.rowcount
-            await cursor.close()
-        if inserted == rows.count:
-            await (await driver.executemany(_SQLITE_CHARGE, rows.charges())).close()
-    if inserted != rows.count:
-        raise Conflict(f"{rows.count - inserted} of {rows.count} ledger rows existed")
 
 
 def insert_and_charge(conn: sqlite3.Connection, rows: SqliteRows) -> int:

@@ -46,22 +46,14 @@ def record_to_row(record: CallRecord) -> Row:
 async def write_records(
     session_factory: SessionFactory, records: list[CallRecord], direct: SqliteLedgerConnection | None = None
 ) -> int:
-    """`write_rows` for finished calls. On SQLite the rows go in through the bulk fast path (`bulk`),
-    over `direct` when given (one hop to its thread), which only works when every row is new; a batch
-    with an existing request id (a replay) is rolled back and redone on the exact path."""
+    """`write_rows` for finished calls. With `direct` (the database is a SQLite file) the rows go in
+    through the bulk fast path (`bulk`, in one hop to its thread), which only works when every row is
+    new; a batch with an existing request id (a replay) is rolled back and redone on the exact path."""
     unique = list({record.request_id: record for record in records}.values())
     if not unique:
         return 0
-    if direct is not None:
-        if await direct.insert(bulk.SqliteRows(unique)):
-            return len(unique)
-    elif _factory_dialect(session_factory) == "sqlite":
-        try:
-            async with session_factory() as session, session.begin():
-                await bulk.sqlite_insert(session, bulk.SqliteRows(unique))
-                return len(unique)
-        except bulk.Conflict:
-            pass
+    if direct is not None and await direct.insert(bulk.SqliteRows(unique)):
+        return len(unique)
     return await write_rows(session_factory, [record_to_row(record) for record in unique])
 
 
@@ -219,8 +211,7 @@ class BatchWriter:
         self._pending: list[CallRecord] = []
         self._task: asyncio.Task[None] | None = None
         self._on_error = on_error
-        self._direct: SqliteLedgerConnection | None = None  # a SQLite file's own connection, once used
-        self._direct_checked = False
+        self._direct: SqliteLedgerConnection | None = None  # a SQLite file's own connection, from start
         self._abandoned = False
 
     def append(self, record: CallRecord) -> None:
@@ -232,6 +223,7 @@ class BatchWriter:
         return len(self._pending)
 
     def start(self) -> None:
+        self._direct = SqliteLedgerConnection.for_factory(self._session_factory)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="tollway-ledger-writer")
 
     async def aclose(self) -> None:
@@ -258,17 +250,11 @@ class BatchWriter:
             if self._abandoned:
                 return
             try:
-                await write_records(self._session_factory, batch, self._direct_connection())
+                await write_records(self._session_factory, batch, self._direct)
             except BaseException:
                 if not self._abandoned:
                     self._pending[:0] = batch  # keep order; retried at the next tick
                 raise
-
-    def _direct_connection(self) -> SqliteLedgerConnection | None:
-        if not self._direct_checked:  # on first use: tests build writers on factories they never use
-            self._direct_checked = True
-            self._direct = SqliteLedgerConnection.for_factory(self._session_factory)
-        return self._direct
 
     async def _run(self) -> None:
         while True:

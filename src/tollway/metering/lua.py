@@ -11,13 +11,17 @@ whose prefix pins every key to one slot (e.g. "{tollway}:").
 
 from __future__ import annotations
 
-_COMMON = """
-local WINDOW = 60000
-
+_INT = """
 -- A whole number as Redis reads it. Not tostring: Lua writes -0 as "-0", which Redis refuses as an
 -- integer, and writes every number with printf's "%.14g", whose double formatting costs ~2,000
 -- instructions a number ("%d" a fraction of that): the scripts pass times and counts as these strings.
 local function int(x) return string.format('%d', x) end
+"""
+
+_COMMON = (
+    _INT
+    + """
+local WINDOW = 60000
 
 local function clock(arg)
   local now = tonumber(arg)
@@ -45,6 +49,7 @@ local function reap(holds, prefix, now_s, count)  -- now_s: the time as int() wr
   return #due
 end
 """
+)
 
 ADMIT = (
     _COMMON
@@ -212,12 +217,12 @@ end
 -- pushed back to KEEP_S (three windows) only once a window (the hash's `_exp` says when next), not on
 -- every admit: three PEXPIREs saved on almost every call, for keys that outlive an idle scope by up to
 -- three windows.
-local KEEP_S = int(3 * WINDOW)
+local WINDOW_S, KEEP_S = int(WINDOW), int(3 * WINDOW)
 for _, s in ipairs(scopes) do
   if s.rpm >= 0 then
     redis.call('ZADD', s.rz, now_s, rid)
     if s.tpm < 0 then
-      redis.call('PEXPIRE', s.rz, '60000')  -- WINDOW
+      redis.call('PEXPIRE', s.rz, WINDOW_S)
     elseif s.refresh then
       redis.call('PEXPIRE', s.rz, KEEP_S)
     end
@@ -252,10 +257,12 @@ return {0, 0, b[1], b[2], b[3], b[4], b[5], b[6]}
 """
 )
 
-SETTLE = """
+SETTLE = (
+    _INT
+    + """
 -- ARGV: rid, actual tokens, cost_units, ledger row, prefix, done_ttl_ms, project, key,
---       then per scope the call was admitted on: its name and which of its limits took something
---       then ("c": a concurrency slot, "t": a TPM reservation); per-call values first, as in ADMIT
+--       then per scope the call was admitted on: its name and what admit took there ("c": a
+--       concurrency slot, "t": a TPM reservation, "-": neither); per-call values first, as in ADMIT
 local rid, actual, cost, prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[5]
 -- a retried pipeline may deliver the same settlement twice: the first one wins
 if not redis.call('SET', prefix .. 'done:' .. rid, '1', 'NX', 'PX', ARGV[6]) then return 0 end
@@ -268,7 +275,7 @@ for i = 9, #ARGV, 2 do
     local reserved = redis.call('HGET', th, rid)
     if reserved then  -- still in the window: the estimate becomes the actual count
       redis.call('HSET', th, rid, ARGV[2])
-      redis.call('HINCRBY', th, '_sum', string.format('%d', actual - tonumber(reserved)))
+      redis.call('HINCRBY', th, '_sum', int(actual - tonumber(reserved)))
     end
   end
 end
@@ -287,7 +294,7 @@ end
 local function move(k, add, sub)
   if #add <= 15 and #sub <= 15 then
     local delta = tonumber(add) - tonumber(sub)
-    if delta ~= 0 then redis.call('INCRBY', k, string.format('%d', delta)) end
+    if delta ~= 0 then redis.call('INCRBY', k, int(delta)) end
     return
   end
   if add ~= '0' then redis.call('INCRBY', k, add) end
@@ -307,6 +314,7 @@ end
 redis.call('XADD', prefix .. 'ledger', '*', 'r', ARGV[4])
 return 1
 """
+)
 
 REAP = (
     _COMMON

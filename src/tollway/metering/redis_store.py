@@ -56,21 +56,17 @@ class _Route:
 
     def __init__(self, meter: RedisMeter, admission: Admission, scopes: list[tuple[str, Limits]]):
         self.scopes = scopes  # the memo's list: a new one (new limits) makes a new route
-        # per scope, its name and what admit takes there that settle gives back or corrects: settle
-        # then skips the calls for what a scope does not limit
-        self.settle_scopes: list[str] = []
-        for name, limits in scopes:
-            took = ("c" if limits.max_concurrency is not None else "") + (
-                "t" if limits.tpm is not None else ""
-            )
-            self.settle_scopes += [name, took or "-"]
         cap = "" if admission.spend_cap_units is None else admission.spend_cap_units
         self.admit_rest: list[Any] = [
             meter._max_call_ms, 1 if admission.credit_enforced else 0, cap,
             meter.prefix, admission.project_id, admission.key_id,
         ]  # fmt: skip
+        # per scope, for settle: its name and what admit takes there that settle gives back or corrects
+        # (settle skips the calls for what a scope does not limit)
+        self.settle_scopes: list[str] = []
         for name, limits in scopes:
             self.admit_rest += [name, _limit_spec(limits)]
+            self.settle_scopes += [name, _taken(limits)]
         # ARGV: rid, tokens, cost, now, then admit_rest | rid, actual, cost, row, then the settle rest
         settle_rest: list[Any] = [
             meter.prefix,
@@ -341,6 +337,13 @@ def _limit_spec(limits: Limits) -> str:
         if len(_SPECS) < 10_000:  # bounded, whatever callers do
             _SPECS[limits] = spec
     return spec
+
+
+def _taken(limits: Limits) -> str:
+    """What admit takes in a scope with these limits that settle must see to: "c" a concurrency slot,
+    "t" a TPM reservation, "-" neither."""
+    taken = ("c" if limits.max_concurrency is not None else "") + ("t" if limits.tpm is not None else "")
+    return taken or "-"
 
 
 def _limit(value: int | None) -> int:

@@ -18,11 +18,17 @@ _INT = """
 local function int(x) return string.format('%d', x) end
 """
 
+WINDOW_MS = 60_000  # the sliding window of RPM and TPM limits
+KEEP_MS = 3 * WINDOW_MS  # how long a busy window's keys live between pushes of their expiry (ADMIT)
+
+# The window as a number and, for redis.call, as text written into the source: constant strings cost
+# nothing per call, where int() would format them on every one.
 _COMMON = (
     _INT
+    + f"""
+local WINDOW, WINDOW_S, KEEP_S = {WINDOW_MS}, '{WINDOW_MS}', '{KEEP_MS}'
+"""
     + """
-local WINDOW = 60000
-
 local function clock(arg)
   local now = tonumber(arg)
   if now >= 0 then return now end
@@ -217,7 +223,6 @@ end
 -- pushed back to KEEP_S (three windows) only once a window (the hash's `_exp` says when next), not on
 -- every admit: three PEXPIREs saved on almost every call, for keys that outlive an idle scope by up to
 -- three windows.
-local WINDOW_S, KEEP_S = int(WINDOW), int(3 * WINDOW)
 for _, s in ipairs(scopes) do
   if s.rpm >= 0 then
     redis.call('ZADD', s.rz, now_s, rid)

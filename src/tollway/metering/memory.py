@@ -83,7 +83,11 @@ class _Scope:
         self.head = head
 
     def wait_for(self, limits: Limits, tokens: int, now: int) -> int:
-        """Nanoseconds until this scope could admit the call; 0 when it can now."""
+        """Nanoseconds until this scope could admit the call; 0 when it can now. Prunes the log first
+        (inline: one call per scope and admit instead of two)."""
+        times, head = self.times, self.head
+        if head != len(times) and times[head] <= now - WINDOW_NS:
+            self.prune(now)
         wait = 0
         count = len(self.times) - self.head
         if limits.rpm is not None and count >= limits.rpm:
@@ -171,12 +175,17 @@ class MemoryMeter:
         self._writer.abandon()
 
     async def admit(self, admission: Admission) -> Ticket:
+        return self.admit_now(admission)
+
+    def admit_now(self, admission: Admission) -> MemoryTicket:
+        """`admit` as a plain call (nothing here waits): the pipeline calls it directly, sparing the
+        coroutine an `await` costs on every call."""
         now = self._now()
         scopes = self._limited.limited(admission)
+        tokens = admission.tokens
         wait = 0
         for scope, limits in scopes:  # a plain loop: max() over a generator costs a frame per scope
-            scope.prune(now)
-            scope_wait = scope.wait_for(limits, admission.tokens, now)
+            scope_wait = scope.wait_for(limits, tokens, now)
             if scope_wait > wait:
                 wait = scope_wait
         if wait > 0:
@@ -190,10 +199,8 @@ class MemoryMeter:
         cap = admission.spend_cap_units
         if cap is not None and key.used + hold > cap:
             raise InsufficientCredit("This API key has reached its spend cap.")
-        ticket = MemoryTicket(admission)
-        taken = ticket.taken
-        tokens = admission.tokens
-        for scope, limits in scopes:  # take from every scope
+        taken = []
+        for scope, limits in scopes:  # take from every scope (inline: a call per scope costs ~8 %)
             seq = -1
             if limits.tpm is not None:
                 seq = scope.append(now, tokens)
@@ -203,14 +210,16 @@ class MemoryMeter:
             if slot:
                 scope.active += 1
             taken.append((scope, seq, slot))
-        ticket.requests, ticket.tokens = self._snapshot(scopes, now)
+        requests, window_tokens = self._snapshot(scopes, now)
+        credit_hold = cap_hold = 0
         if admission.credit_enforced and hold:
-            ticket.credit_hold = hold
+            credit_hold = hold
             account.available -= hold
-        if admission.spend_cap_units is not None and hold:
-            ticket.cap_hold = hold
+        if cap is not None and hold:
+            cap_hold = hold
             key.used += hold
-        return ticket
+        # Positional: a dataclass's generated __init__ takes ~2.4x the instructions with keywords.
+        return MemoryTicket(admission, requests, window_tokens, credit_hold, cap_hold, False, taken)
 
     def _scope(self, name: tuple[str, ...]) -> _Scope:
         scope = self._scopes.get(name)
@@ -244,6 +253,10 @@ class MemoryMeter:
         return requests, tokens
 
     async def settle(self, ticket: Ticket, record: CallRecord) -> None:
+        self.settle_now(ticket, record)
+
+    def settle_now(self, ticket: Ticket, record: CallRecord) -> None:
+        """`settle` as a plain call, as `admit_now`."""
         if ticket.settled:
             return
         ticket.settled = True
@@ -266,6 +279,10 @@ class MemoryMeter:
         self._writer.append(record)
 
     async def record(self, record: CallRecord) -> None:
+        self.record_now(record)
+
+    def record_now(self, record: CallRecord) -> None:
+        """`record` as a plain call, as `admit_now`."""
         cost = record.cost_units
         if cost and record.project_id:
             self._account(record.project_id).available -= cost

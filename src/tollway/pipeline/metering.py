@@ -12,7 +12,7 @@ import logging
 from tollway.catalog import CatalogModel
 from tollway.catalog.tokens import estimate_tokens
 from tollway.errors import ServiceUnavailable, TollwayError
-from tollway.metering import Admission, Meter, StoreUnavailable, cost_units, worst_case_units
+from tollway.metering import Admission, MemoryMeter, Meter, StoreUnavailable, cost_units, worst_case_units
 from tollway.money import format_units, to_units
 from tollway.observability import Metrics
 from tollway.pipeline.call import COST_HEADER, Call
@@ -40,6 +40,8 @@ class Metering:
     def __init__(self, meter: Meter | None, metrics: Metrics | None = None):
         self.meter = meter
         self.metrics = metrics
+        # The embedded meter does no I/O in admit and settle: called directly, without a coroutine each.
+        self._memory = meter if isinstance(meter, MemoryMeter) else None
 
     async def admit(self, call: Call, model: CatalogModel, request: ModelRequest) -> None:
         if self.meter is None:
@@ -67,7 +69,11 @@ class Metering:
             None if principal.spend_cap is None else to_units(principal.spend_cap),  # spend_cap_units
         )
         try:
-            call.ticket = await self.meter.admit(admission)
+            memory = self._memory
+            if memory is not None:
+                call.ticket = memory.admit_now(admission)
+            else:
+                call.ticket = await self.meter.admit(admission)
         except TollwayError as exc:
             refused = self.record(call, Usage(), exc.http_status, exc.error_code, call.elapsed_ms())
             await self.meter.record(refused)
@@ -103,9 +109,15 @@ class Metering:
         if self.meter is None:
             return
         record = self.record(call, usage, status, error_code, latency_ms)
+        memory = self._memory
         if call.ticket is not None:
             ticket, call.ticket = call.ticket, None
-            await self.meter.settle(ticket, record)
+            if memory is not None:
+                memory.settle_now(ticket, record)
+            else:
+                await self.meter.settle(ticket, record)
+        elif memory is not None:
+            memory.record_now(record)
         else:
             await self.meter.record(record)
 

@@ -179,7 +179,7 @@ async def test_a_large_batch_goes_in_whole(tmp_path: Path) -> None:
     async with sqlite_db(tmp_path / "big.db") as factory, ledger_connection(factory) as direct:
         await add_project(factory, "p1")
         batch = []
-        for i in range(301):  # 256 + 32 + 8 + 4 + 1: every statement size but a few
+        for i in range(301):  # two kinds of rows, interleaved: 151 = 128 + 16 + 4 + 2 + 1, 150 = 128 + ...
             record = records()[i % 2]
             record.request_id = f"big-{i:05d}"
             batch.append(record)
@@ -187,7 +187,10 @@ async def test_a_large_batch_goes_in_whole(tmp_path: Path) -> None:
         async with factory() as session:
             count = (await session.execute(text("SELECT count(*) FROM usage_ledger"))).scalar_one()
             project = await session.get(Project, "p1")
+            stored = dict((await session.execute(text("SELECT request_id, status FROM usage_ledger"))).all())
         assert count == 301
+        # each row kept its own values, though rows sharing theirs went in together
+        assert stored == {f"big-{i:05d}": 200 if i % 2 == 0 else 429 for i in range(301)}
         assert project is not None and project.spent == 151 * Decimal("0.1234567891") + 150 * Decimal(
             "0.0000000001"
         )

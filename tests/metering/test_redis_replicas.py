@@ -135,6 +135,27 @@ async def test_late_settle_after_reap_still_charges_once(h: Harness) -> None:
     assert await h.meter.balance("p1") == Decimal("0.5")
 
 
+async def test_an_earlier_versions_hold_is_reaped_too(h: Harness) -> None:
+    """Holds used to be a hash per request id plus its id in `holds`; a replica of that version that
+    died leaves such holds behind, and reaping gives their money back as it does its own."""
+    assert h.redis is not None
+    await h.meter.grant("p1", Decimal("1"), None)
+    await h.meter.key_spend("k1")  # seeds the key's live counters
+    ticket = await h.meter.admit(admission(max_cost="0.1", enforced=True, cap="1"))  # a hold of ours
+    units = str(int(Decimal("0.25") * 10**10))
+    await h.redis.decrby(f"{h.prefix}bal:p1", int(units))  # what the earlier version's admit took
+    await h.redis.incrby(f"{h.prefix}kused:k1", int(units))
+    await h.redis.hset(f"{h.prefix}hold:old-call", mapping={"p": "p1", "pa": units, "k": "k1", "ka": units})
+    await h.redis.zadd(f"{h.prefix}holds", {"old-call": 1})  # long past its deadline
+    assert await h.meter.balance("p1") == Decimal("0.9")  # reaped: only our own hold is still held
+    assert not await h.redis.exists(f"{h.prefix}hold:old-call")
+    assert int(await h.redis.get(f"{h.prefix}kused:k1")) == int(Decimal("0.1") * 10**10)
+    await h.meter.settle(ticket, call_record(ticket, cost="0.05"))
+    await h.meter.flush()
+    assert await h.meter.balance("p1") == Decimal("0.95")
+    assert await h.redis.zcard(f"{h.prefix}holds") == 0
+
+
 async def test_live_state_rebuilt_from_postgres(h: Harness) -> None:
     """A replica on an empty Redis (new prefix) seeds balances and key spend from PostgreSQL."""
     await h.meter.grant("p1", Decimal("3"), None)
@@ -169,17 +190,17 @@ async def test_a_dead_replicas_expired_holds_never_refuse_a_call(h: Harness, kin
 
 async def test_window_keys_outlive_their_entries_and_expire_once_idle(h: Harness) -> None:
     """With a TPM limit, the window keys' expiry is pushed back once a window, not on every admit; it
-    must still cover every entry for its whole window. Without one, the RPM key's is set on every admit."""
+    must still cover every entry for its whole window. Without one, the window's is set on every admit."""
     assert h.redis is not None
     both, requests_only = Limits(rpm=1000, tpm=100_000), Limits(rpm=1000)
-    windows = [f"{h.prefix}{kind}:k:k1" for kind in ("rpm", "tpm", "tpmv")]
+    windows = [f"{h.prefix}{kind}:k:k1" for kind in ("w", "wm")]  # the entries, and their total
 
     async def ttls() -> list[int]:
         return [await h.redis.pttl(name) for name in windows]  # type: ignore[union-attr]
 
     await h.meter.admit(admission(key_limits=both, project_limits=requests_only, tokens=10))
     assert all(120_000 < ttl <= 180_000 for ttl in await ttls())  # three windows
-    assert 0 < await h.redis.pttl(f"{h.prefix}rpm:p:p1") <= 60_000
+    assert 0 < await h.redis.pttl(f"{h.prefix}w:p:p1") <= 60_000
     for name in windows:  # as if 80 s had passed since
         await h.redis.pexpire(name, 100_000)
     h.clock.advance(30)  # within a window of the last push: not pushed again

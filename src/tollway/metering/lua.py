@@ -18,6 +18,15 @@ _INT = """
 local function int(x) return string.format('%d', x) end
 """
 
+_HOLD_NAME = """
+-- A money hold is one entry of the `holds` sorted set, scored by its deadline and named by what it holds,
+-- "<project units>\\n<key units>\\n<project>\\n<key>\\n<rid>": settle gives it back by removing that
+-- name (ZREM says whether reaping took it first), and reaping reads the amounts from the name.
+local function hold_name(pa, ka, project, key, rid)
+  return pa .. '\\n' .. ka .. '\\n' .. project .. '\\n' .. key .. '\\n' .. rid
+end
+"""
+
 WINDOW_MS = 60_000  # the sliding window of RPM and TPM limits
 KEEP_MS = 3 * WINDOW_MS  # how long a busy window's keys live between pushes of their expiry (ADMIT)
 
@@ -25,6 +34,7 @@ KEEP_MS = 3 * WINDOW_MS  # how long a busy window's keys live between pushes of 
 # nothing per call, where int() would format them on every one.
 _COMMON = (
     _INT
+    + _HOLD_NAME
     + f"""
 local WINDOW, WINDOW_S, KEEP_S = {WINDOW_MS}, '{WINDOW_MS}', '{KEEP_MS}'
 """
@@ -40,18 +50,22 @@ end
 -- give the money back to the project balance and the key's cap.
 local function reap(holds, prefix, now_s, count)  -- now_s: the time as int() writes it
   local due = redis.call('ZRANGEBYSCORE', holds, '-inf', now_s, 'LIMIT', '0', int(count))
-  for _, id in ipairs(due) do
-    local h = prefix .. 'hold:' .. id
-    local v = redis.call('HMGET', h, 'p', 'pa', 'k', 'ka')
-    if v[1] and v[2] ~= '0' and redis.call('EXISTS', prefix .. 'bal:' .. v[1]) == 1 then
-      redis.call('INCRBY', prefix .. 'bal:' .. v[1], v[2])
+  for _, name in ipairs(due) do
+    local pa, ka, p, k = string.match(name, '^(%d+)\\n(%d+)\\n([^\\n]*)\\n([^\\n]*)\\n')
+    if not pa then  -- named by its request id alone, its amounts in a hash: an earlier version's hold
+      local h = prefix .. 'hold:' .. name
+      local v = redis.call('HMGET', h, 'p', 'pa', 'k', 'ka')
+      p, pa, k, ka = v[1] or '', v[2] or '0', v[3] or '', v[4] or '0'
+      redis.call('DEL', h)
     end
-    if v[3] and v[4] ~= '0' and redis.call('EXISTS', prefix .. 'kused:' .. v[3]) == 1 then
-      redis.call('DECRBY', prefix .. 'kused:' .. v[3], v[4])
+    if pa ~= '0' and redis.call('EXISTS', prefix .. 'bal:' .. p) == 1 then
+      redis.call('INCRBY', prefix .. 'bal:' .. p, pa)
     end
-    redis.call('DEL', h)
-    redis.call('ZREM', holds, id)
+    if ka ~= '0' and redis.call('EXISTS', prefix .. 'kused:' .. k) == 1 then
+      redis.call('DECRBY', prefix .. 'kused:' .. k, ka)
+    end
   end
+  if #due > 0 then redis.call('ZREM', holds, unpack(due)) end
   return #due
 end
 """
@@ -64,8 +78,13 @@ ADMIT = (
 -- ARGV: rid, tokens, cost_units, now_ms|-1, max_call_ms, enforced, cap_units|'', prefix, project, key,
 --       then per limited scope: name ("k:<key>", "p:<project>", "m:<project>:<model>"), "rpm tpm conc"
 --       (-1 = no limit). What changes per call comes first: the caller keeps the rest encoded.
--- Returns {code, retry_ms, requests limit, remaining, reset_ms, tokens limit, remaining, reset_ms}
+-- Returns {code, retry_ms, requests limit, remaining, reset_ms, tokens limit, remaining, reset_ms, now_ms}
 -- code: 0 admitted, 1 rate limited, 2 no credit, 3 spend cap, 4/5 seed the project/key money first
+--
+-- A scope's window is ONE sorted set, w:<name>, for both of its limits: an entry per admitted call,
+-- scored by its admission time, named "<tokens>:<rid>" (the tokens it counts: reserved, then actual),
+-- so that pruning reads the tokens leaving with the names, and RPM counts the entries. Its hash
+-- wm:<name> keeps `s`, the tokens in the window, and `e`, when the keys' expiry is next pushed back.
 local rid, tokens, cost = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local now = clock(ARGV[4])
 local max_call, enforced, cap, prefix = tonumber(ARGV[5]), ARGV[6] == '1', ARGV[7], ARGV[8]
@@ -84,74 +103,66 @@ for i = 11, #ARGV, 2 do
   local name = ARGV[i]
   local rpm, tpm, conc = string.match(ARGV[i + 1], '^(%-?%d+) (%-?%d+) (%-?%d+)$')
   scopes[#scopes + 1] = {
-    rz = prefix .. 'rpm:' .. name, tz = prefix .. 'tpm:' .. name, th = prefix .. 'tpmv:' .. name,
-    cz = prefix .. 'conc:' .. name, rpm = tonumber(rpm), tpm = tonumber(tpm), conc = tonumber(conc),
-    count = 0, sum = 0, r_old = -1, t_old = -1, refresh = true}
+    w = prefix .. 'w:' .. name, wm = prefix .. 'wm:' .. name, cz = prefix .. 'conc:' .. name,
+    rpm = tonumber(rpm), tpm = tonumber(tpm), conc = tonumber(conc),
+    count = 0, sum = 0, old = -1, refresh = true, pruned = false}
 end
 
-local function oldest(z)  -- admission time of the oldest entry, -1 when empty
-  local e = redis.call('ZRANGE', z, '0', '0', 'WITHSCORES')
-  if #e == 0 then return -1 end
-  return tonumber(e[2])
-end
+local function entry_tokens(name) return tonumber(string.match(name, '^(%-?%d+):')) end
 
--- Takes the entries that left the window out of it and out of its total, 500 a round (a window left
--- idle may hold many). Members only, no scores: Redis writes each score as a double with printf
--- (~2,000 instructions, and as many again for Lua to read it back). The total and `_exp` (when the
--- keys' expiry is next pushed back, see KEEP_S) come with the pruned tokens in one HMGET, and the new
--- total from the HINCRBY that subtracts them.
-local function prune_tokens(s)
-  local sum, exp
+-- Takes the entries that left the window out of it (500 a round: a window left idle may hold many),
+-- and their tokens out of its total; reads what the headers need. Names only, no scores: Redis writes
+-- each score as a double with printf (~2,000 instructions, and as many again for Lua to read it back).
+-- The entries leaving are the lowest ranks, so they go by rank, not by name.
+local function prune(s)
+  local sum, exp = 0, nil
+  if s.tpm >= 0 then
+    local v = redis.call('HMGET', s.wm, 's', 'e')
+    sum, exp = tonumber(v[1] or '0'), v[2]
+  end
   while true do
-    local old = redis.call('ZRANGEBYSCORE', s.tz, '-inf', edge_s, 'LIMIT', '0', '500')
+    local old = redis.call('ZRANGEBYSCORE', s.w, '-inf', edge_s, 'LIMIT', '0', '500')
     local n = #old
-    old[n + 1], old[n + 2] = '_sum', '_exp'
-    local v = redis.call('HMGET', s.th, unpack(old))
-    sum, exp = tonumber(v[n + 1] or '0'), v[n + 2]
     if n == 0 then break end
-    local total = 0
-    for j = 1, n do
-      if v[j] then total = total + tonumber(v[j]) end
+    if s.tpm >= 0 then
+      for j = 1, n do sum = sum - entry_tokens(old[j]) end
     end
-    sum = redis.call('HINCRBY', s.th, '_sum', int(-total))
-    old[n + 1], old[n + 2] = nil, nil
-    redis.call('HDEL', s.th, unpack(old))
-    redis.call('ZREM', s.tz, unpack(old))
+    redis.call('ZREMRANGEBYRANK', s.w, '0', int(n - 1))
+    s.pruned = true
     if n < 500 then break end
   end
-  s.sum = sum
+  s.sum, s.count = sum, redis.call('ZCARD', s.w)
   s.refresh = not exp or now >= tonumber(exp)
-  s.t_old = oldest(s.tz)
+  if s.count > 0 then
+    s.old = tonumber(redis.call('ZRANGE', s.w, '0', '0', 'WITHSCORES')[2])
+  end
 end
 
 local function tokens_free_in(s, total, allowed)
   if allowed < 0 then return WINDOW end
-  local entries = redis.call('ZRANGE', s.tz, '0', '-1', 'WITHSCORES')
+  local entries = redis.call('ZRANGE', s.w, '0', '-1', 'WITHSCORES')
   for j = 1, #entries, 2 do
-    total = total - tonumber(redis.call('HGET', s.th, entries[j]) or '0')
+    total = total - entry_tokens(entries[j])
     if total <= allowed then return tonumber(entries[j + 1]) + WINDOW - now end
   end
   return WINDOW
 end
 
--- prunes the scope's windows, records what the headers need, returns ms until the call would fit
+-- prunes the scope's window, records what the headers need, returns ms until the call would fit
 local function wait_for(s)
   local wait = 0
-  if s.rpm >= 0 then
-    redis.call('ZREMRANGEBYSCORE', s.rz, '-inf', edge_s)
-    s.count = redis.call('ZCARD', s.rz)
-    s.r_old = oldest(s.rz)
-    if s.count >= s.rpm then
+  if s.rpm >= 0 or s.tpm >= 0 then
+    prune(s)
+    if s.rpm >= 0 and s.count >= s.rpm then
       wait = WINDOW
       if s.rpm > 0 then
-        local e = redis.call('ZRANGE', s.rz, s.count - s.rpm, s.count - s.rpm, 'WITHSCORES')
+        local e = redis.call('ZRANGE', s.w, int(s.count - s.rpm), int(s.count - s.rpm), 'WITHSCORES')
         wait = tonumber(e[2]) + WINDOW - now
       end
     end
-  end
-  if s.tpm >= 0 then
-    prune_tokens(s)
-    if s.sum + tokens > s.tpm then wait = math.max(wait, tokens_free_in(s, s.sum, s.tpm - tokens)) end
+    if s.tpm >= 0 and s.sum + tokens > s.tpm then
+      wait = math.max(wait, tokens_free_in(s, s.sum, s.tpm - tokens))
+    end
   end
   if s.conc >= 0 then
     redis.call('ZREMRANGEBYSCORE', s.cz, '-inf', now_s)  -- slots of calls past their deadline
@@ -172,24 +183,32 @@ local function snapshot()
     end
   end
   for _, s in ipairs(scopes) do
-    if s.rpm >= 0 then consider(1, s.rpm, s.rpm - s.count, reset(s.r_old)) end
-    if s.tpm >= 0 then consider(4, s.tpm, s.tpm - s.sum, reset(s.t_old)) end
+    if s.rpm >= 0 then consider(1, s.rpm, s.rpm - s.count, reset(s.old)) end
+    if s.tpm >= 0 then consider(4, s.tpm, s.tpm - s.sum, reset(s.old)) end
   end
   return best
+end
+
+-- A refused call takes nothing, but what pruning took out of a window's total must be written back.
+local function refuse(code, ...)
+  for _, s in ipairs(scopes) do
+    if s.pruned and s.tpm >= 0 then redis.call('HSET', s.wm, 's', int(s.sum)) end
+  end
+  return {code, ...}
 end
 
 local wait = 0
 for _, s in ipairs(scopes) do wait = math.max(wait, wait_for(s)) end
 if wait > 0 then
   local b = snapshot()
-  return {1, wait, b[1], b[2], b[3], b[4], b[5], b[6]}
+  return refuse(1, wait, b[1], b[2], b[3], b[4], b[5], b[6])
 end
 
 local held_p, held_k = '0', '0'
 if enforced then
   if redis.call('DECRBY', bal, cost) < 0 then
     redis.call('INCRBY', bal, cost)
-    return {2}
+    return refuse(2)
   end
   held_p = cost
 end
@@ -214,38 +233,33 @@ if cap ~= '' then
   if over_cap(redis.call('INCRBY', kused, cost)) then
     redis.call('DECRBY', kused, cost)
     if held_p ~= '0' then redis.call('INCRBY', bal, held_p) end
-    return {3}
+    return refuse(3)
   end
   held_k = cost
 end
 
--- A scope's window keys must outlive their newest entry by a window. With a TPM limit, their expiry is
--- pushed back to KEEP_S (three windows) only once a window (the hash's `_exp` says when next), not on
--- every admit: three PEXPIREs saved on almost every call, for keys that outlive an idle scope by up to
--- three windows.
+-- A window's keys must outlive their newest entry by a window. With a TPM limit, their expiry is pushed
+-- back to KEEP_S (three windows) only once a window (`e` says when next), not on every admit: two
+-- PEXPIREs saved on almost every call, for keys that outlive an idle scope by up to three windows.
+-- Without one there is no hash, and the set's expiry is set to a window on every admit.
 for _, s in ipairs(scopes) do
-  if s.rpm >= 0 then
-    redis.call('ZADD', s.rz, now_s, rid)
-    if s.tpm < 0 then
-      redis.call('PEXPIRE', s.rz, WINDOW_S)
-    elseif s.refresh then
-      redis.call('PEXPIRE', s.rz, KEEP_S)
-    end
-    s.count = s.count + 1
-    if s.r_old < 0 then s.r_old = now end
-  end
   if s.tpm >= 0 then
-    redis.call('ZADD', s.tz, now_s, rid)
-    if s.refresh then
-      redis.call('HSET', s.th, rid, tokens_s, '_exp', int(now + WINDOW))
-      redis.call('PEXPIRE', s.tz, KEEP_S)
-      redis.call('PEXPIRE', s.th, KEEP_S)
-    else
-      redis.call('HSET', s.th, rid, tokens_s)
-    end
-    redis.call('HINCRBY', s.th, '_sum', tokens_s)
+    redis.call('ZADD', s.w, now_s, tokens_s .. ':' .. rid)
     s.sum = s.sum + tokens
-    if s.t_old < 0 then s.t_old = now end
+    if s.refresh then
+      redis.call('HSET', s.wm, 's', int(s.sum), 'e', int(now + WINDOW))
+      redis.call('PEXPIRE', s.w, KEEP_S)
+      redis.call('PEXPIRE', s.wm, KEEP_S)
+    elseif tokens ~= 0 or s.pruned then
+      redis.call('HSET', s.wm, 's', int(s.sum))
+    end
+  elseif s.rpm >= 0 then
+    redis.call('ZADD', s.w, now_s, '0:' .. rid)
+    redis.call('PEXPIRE', s.w, WINDOW_S)
+  end
+  if s.rpm >= 0 or s.tpm >= 0 then
+    s.count = s.count + 1
+    if s.old < 0 then s.old = now end
   end
   if s.conc >= 0 then
     deadline_s = deadline_s or int(now + max_call)
@@ -254,45 +268,46 @@ for _, s in ipairs(scopes) do
   end
 end
 if held_p ~= '0' or held_k ~= '0' then
-  redis.call('HSET', prefix .. 'hold:' .. rid, 'p', ARGV[9], 'pa', held_p, 'k', ARGV[10], 'ka', held_k)
-  redis.call('ZADD', prefix .. 'holds', deadline_s or int(now + max_call), rid)
+  local hold = hold_name(held_p, held_k, ARGV[9], ARGV[10], rid)
+  redis.call('ZADD', prefix .. 'holds', deadline_s or int(now + max_call), hold)
 end
 local b = snapshot()
-return {0, 0, b[1], b[2], b[3], b[4], b[5], b[6]}
+return {0, 0, b[1], b[2], b[3], b[4], b[5], b[6], now}
 """
 )
 
 SETTLE = (
     _INT
+    + _HOLD_NAME
     + """
--- ARGV: rid, actual tokens, cost_units, ledger row, prefix, done_ttl_ms, project, key,
---       then per scope the call was admitted on: its name and what admit took there ("c": a
---       concurrency slot, "t": a TPM reservation, "-": neither); per-call values first, as in ADMIT
-local rid, actual, cost, prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[5]
+-- ARGV: rid, actual tokens, cost_units, ledger row, reserved tokens, admission time (ms), project hold,
+--       key hold (units admit held), prefix, done_ttl_ms, project, key, then per scope the call was
+--       admitted on: its name and what admit took there ("c": a concurrency slot, "t": a TPM
+--       reservation, "-": neither); per-call values first, as in ADMIT
+local rid, actual, cost, prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[9]
 -- a retried pipeline may deliver the same settlement twice: the first one wins
-if not redis.call('SET', prefix .. 'done:' .. rid, '1', 'NX', 'PX', ARGV[6]) then return 0 end
+if not redis.call('SET', prefix .. 'done:' .. rid, '1', 'NX', 'PX', ARGV[10]) then return 0 end
 
-for i = 9, #ARGV, 2 do
+local reserved = tonumber(ARGV[5])
+for i = 13, #ARGV, 2 do
   local name, took = ARGV[i], ARGV[i + 1]
   if string.find(took, 'c', 1, true) then redis.call('ZREM', prefix .. 'conc:' .. name, rid) end
-  if string.find(took, 't', 1, true) then
-    local th = prefix .. 'tpmv:' .. name
-    local reserved = redis.call('HGET', th, rid)
-    if reserved then  -- still in the window: the estimate becomes the actual count
-      redis.call('HSET', th, rid, ARGV[2])
-      redis.call('HINCRBY', th, '_sum', int(actual - tonumber(reserved)))
+  if actual ~= reserved and string.find(took, 't', 1, true) then
+    local w = prefix .. 'w:' .. name
+    -- still in the window: its entry's estimate becomes the actual count, at the same admission time
+    if redis.call('ZREM', w, ARGV[5] .. ':' .. rid) == 1 then
+      redis.call('ZADD', w, ARGV[6], ARGV[2] .. ':' .. rid)
+      redis.call('HINCRBY', prefix .. 'wm:' .. name, 's', int(actual - reserved))
     end
   end
 end
 
-local bal = prefix .. 'bal:' .. ARGV[7]
-local kspend, kused = prefix .. 'kspend:' .. ARGV[8], prefix .. 'kused:' .. ARGV[8]
-local hold = prefix .. 'hold:' .. rid
-local v = redis.call('HMGET', hold, 'pa', 'ka')
-local held_p, held_k = v[1] or '0', v[2] or '0'  -- '0' when reaped already: it was given back then
-if v[1] then
-  redis.call('DEL', hold)
-  redis.call('ZREM', prefix .. 'holds', rid)
+local bal = prefix .. 'bal:' .. ARGV[11]
+local kspend, kused = prefix .. 'kspend:' .. ARGV[12], prefix .. 'kused:' .. ARGV[12]
+local held_p, held_k = ARGV[7], ARGV[8]
+if (held_p ~= '0' or held_k ~= '0')
+    and redis.call('ZREM', prefix .. 'holds', hold_name(held_p, held_k, ARGV[11], ARGV[12], rid)) == 0 then
+  held_p, held_k = '0', '0'  -- reaped already: given back then
 end
 -- add - sub to an integer key in one INCRBY when both have at most 15 digits (Lua's doubles hold those,
 -- and their difference, exactly); else in two calls, exact whatever the size

@@ -36,6 +36,8 @@ from tollway.types import CallRecord, Limits
 
 _OK, _LIMITED, _NO_CREDIT, _CAPPED, _INIT_PROJECT, _INIT_KEY = range(6)
 _DONE_TTL_MS = 120_000  # long enough for any settle pipeline retry
+# (reserved tokens, admission time, project hold, key hold) of a call admit never saw (`record`)
+_NOTHING_TAKEN = ("0", "0", "0", "0")
 _new_state = tuple.__new__
 
 
@@ -67,7 +69,8 @@ class _Route:
         for name, limits in scopes:
             self.admit_rest += [name, _limit_spec(limits)]
             self.settle_scopes += [name, _taken(limits)]
-        # ARGV: rid, tokens, cost, now, then admit_rest | rid, actual, cost, row, then the settle rest
+        # ARGV: rid, tokens, cost, now, then admit_rest | rid, actual, cost, row, reserved tokens, admission
+        # time, project hold, key hold, then the settle rest
         settle_rest: list[Any] = [
             meter.prefix,
             _DONE_TTL_MS,
@@ -76,14 +79,16 @@ class _Route:
             *self.settle_scopes,
         ]
         self.admit_start = (meter._admit.packed_start(4 + len(self.admit_rest)), bulks(self.admit_rest))
-        self.settle_start = (meter._settle.packed_start(4 + len(settle_rest)), bulks(settle_rest))
+        self.settle_start = (meter._settle.packed_start(8 + len(settle_rest)), bulks(settle_rest))
 
 
 @dataclass(slots=True)
 class RedisTicket(Ticket):
-    """A ticket that remembers the route (scope names, encoded arguments) it was admitted on."""
+    """A ticket that remembers the route (scope names, encoded arguments) it was admitted on, and when
+    (Redis's clock, ms): settle finds the call's window entries by its reserved tokens and that time."""
 
     route: _Route | None = None
+    admitted_ms: int = 0
 
 
 class RedisMeter:
@@ -225,6 +230,7 @@ class RedisMeter:
             0 if admission.spend_cap_units is None else cost,  # cap_hold
             False,  # settled
             route,
+            reply[8],  # admitted_ms
         )
 
     @staticmethod
@@ -248,21 +254,24 @@ class RedisMeter:
         admission = ticket.admission
         record.project_id = record.project_id or admission.project_id
         record.key_id = record.key_id or admission.key_id
-        route = ticket.route if isinstance(ticket, RedisTicket) else None
-        if route is None:
-            route = self._route(admission)
+        assert isinstance(ticket, RedisTicket)
+        route = ticket.route or self._route(admission)
         rid = record.request_id
+        # What admit took, as it wrote it: settle finds the window entries and the money hold by these.
+        took = (str(admission.tokens), str(ticket.admitted_ms), str(ticket.credit_hold), str(ticket.cap_hold))
         if self._fast is None or not rid.isascii():
-            self._submit_settle(record, admission.project_id, admission.key_id, route.settle_scopes)
+            self._submit_settle(record, took, admission.project_id, admission.key_id, route.settle_scopes)
             return
         row, actual, units = record_to_json(record), str(record.usage.total_tokens), str(record.cost_units)
         start, rest = route.settle_start
+        reserved, admitted, held_p, held_k = took
         self._settler.submit_packed(
             start
             + f"${len(rid)}\r\n{rid}\r\n${len(actual)}\r\n{actual}\r\n${len(units)}\r\n{units}\r\n"
             f"${len(row)}\r\n".encode()
             + row
-            + b"\r\n"
+            + f"\r\n${len(reserved)}\r\n{reserved}\r\n${len(admitted)}\r\n{admitted}\r\n"
+            f"${len(held_p)}\r\n{held_p}\r\n${len(held_k)}\r\n{held_k}\r\n".encode()
             + rest
         )
 
@@ -272,12 +281,14 @@ class RedisMeter:
             await self._init_project(record.project_id)
         if record.cost_units and record.key_id:
             await self._init_key(record.key_id)
-        self._submit_settle(record, record.project_id or "", record.key_id or "", [])
+        self._submit_settle(record, _NOTHING_TAKEN, record.project_id or "", record.key_id or "", [])
 
-    def _submit_settle(self, record: CallRecord, project_id: str, key_id: str, scopes: list[str]) -> None:
+    def _submit_settle(
+        self, record: CallRecord, took: tuple[str, ...], project_id: str, key_id: str, scopes: list[str]
+    ) -> None:
         args: list[Any] = [
             record.request_id, record.usage.total_tokens, record.cost_units, record_to_json(record),
-            self.prefix, _DONE_TTL_MS, project_id, key_id, *scopes,
+            *took, self.prefix, _DONE_TTL_MS, project_id, key_id, *scopes,
         ]  # fmt: skip
         self._settler.submit([], args)
 

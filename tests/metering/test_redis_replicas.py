@@ -211,6 +211,35 @@ async def test_window_keys_outlive_their_entries_and_expire_once_idle(h: Harness
     assert all(120_000 < ttl <= 180_000 for ttl in await ttls())
 
 
+async def test_settling_the_only_call_of_a_window_keeps_its_expiry(h: Harness) -> None:
+    """Settling rewrites the call's window entry with its actual tokens; in a window holding that call
+    alone, the set must not be emptied on the way (Redis would delete it, and make it anew without an
+    expiry, to outlive the total it is counted against)."""
+    assert h.redis is not None
+    ticket = await h.meter.admit(admission(key_limits=Limits(tpm=100_000), tokens=50))
+    await h.meter.settle(ticket, call_record(ticket, input_tokens=5, output_tokens=7))
+    await h.meter.flush()
+    window, total = f"{h.prefix}w:k:k1", f"{h.prefix}wm:k:k1"
+    assert await h.redis.zrange(window, 0, -1) == [f"12:{ticket.request_id}".encode()]
+    assert await h.redis.hget(total, "s") == b"12"
+    assert 120_000 < await h.redis.pttl(window) <= 180_000
+    assert abs(await h.redis.pttl(window) - await h.redis.pttl(total)) < 1_000
+
+
+async def test_a_call_settled_after_leaving_the_window_counts_no_more(h: Harness) -> None:
+    assert h.redis is not None
+    limits = Limits(tpm=100_000)
+    first = await h.meter.admit(admission(key_limits=limits, tokens=50))
+    h.clock.advance(61)
+    second = await h.meter.admit(admission(key_limits=limits, tokens=10))  # prunes the first
+    await h.meter.settle(first, call_record(first, input_tokens=5, output_tokens=7))
+    await h.meter.flush()
+    window, total = f"{h.prefix}w:k:k1", f"{h.prefix}wm:k:k1"
+    assert await h.redis.zrange(window, 0, -1) == [f"10:{second.request_id}".encode()]
+    assert await h.redis.hget(total, "s") == b"10"
+    assert await h.redis.pttl(window) > 0
+
+
 async def test_settle_moves_only_the_live_counters_left(h: Harness) -> None:
     """A Redis that lost one of a call's counters between admit and settle (eviction, a flush): settle
     moves the one still there and never creates the other (it is seeded from SQL when next needed)."""

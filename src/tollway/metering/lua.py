@@ -132,7 +132,10 @@ local function prune(s)
     if n < 500 then break end
   end
   s.sum, s.count = sum, redis.call('ZCARD', s.w)
-  s.refresh = not exp or now >= tonumber(exp)
+  -- An empty set is gone (Redis deletes it), and the ZADD that makes it anew leaves it without an
+  -- expiry: set both keys' then, so that the set never outlives the total it is counted against. (An
+  -- admit that empties a window is past `e` anyway; this covers a set lost otherwise, evicted say.)
+  s.refresh = not exp or now >= tonumber(exp) or s.count == 0
   if s.count > 0 then
     s.old = tonumber(redis.call('ZRANGE', s.w, '0', '0', 'WITHSCORES')[2])
   end
@@ -293,11 +296,15 @@ for i = 13, #ARGV, 2 do
   local name, took = ARGV[i], ARGV[i + 1]
   if string.find(took, 'c', 1, true) then redis.call('ZREM', prefix .. 'conc:' .. name, rid) end
   if actual ~= reserved and string.find(took, 't', 1, true) then
-    local w = prefix .. 'w:' .. name
-    -- still in the window: its entry's estimate becomes the actual count, at the same admission time
+    local w, settled = prefix .. 'w:' .. name, ARGV[2] .. ':' .. rid
+    -- The entry's estimate becomes the actual count, at the same admission time, if it is still in the
+    -- window. The new entry goes in before the old one goes out: a set that ZREM empties is deleted,
+    -- and one made anew by ZADD would have lost its expiry.
+    redis.call('ZADD', w, ARGV[6], settled)
     if redis.call('ZREM', w, ARGV[5] .. ':' .. rid) == 1 then
-      redis.call('ZADD', w, ARGV[6], ARGV[2] .. ':' .. rid)
       redis.call('HINCRBY', prefix .. 'wm:' .. name, 's', int(actual - reserved))
+    else
+      redis.call('ZREM', w, settled)  -- it had left the window: its tokens count no more
     end
   end
 end

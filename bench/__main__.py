@@ -170,6 +170,7 @@ def run(args: argparse.Namespace) -> Path:
         "latency_ms": list(args.latency_ms),
         "metering_rounds": args.metering_rounds,
         "machine": host,
+        "cores": env.cores,
         "placement": describe_placement(env),
     }
     recorder = Recorder(run_dir / "results.jsonl")

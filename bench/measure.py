@@ -2,7 +2,8 @@
 
 CPU is the gateway's own accounting (utime + stime, plus cutime + cstime of reaped children) summed
 over the root process and all its live descendants, so a supervisor with worker processes counts in
-full. RSS is VmRSS (now) and VmHWM (the high-water mark) summed over the same tree.
+full. RSS is VmRSS (now) and VmHWM (the high-water mark) summed over the same tree. The machine's own
+busy time (/proc/stat) says how much of all its cores a run used, whoever used it.
 """
 
 from __future__ import annotations
@@ -94,6 +95,15 @@ def wait_ready(url: str, timeout: float, started: float | None = None) -> float:
             pass
         time.sleep(0.01)
     raise TimeoutError(f"{url} did not answer 200 within {timeout:.0f} s")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all the machine's cores have spent busy since boot (/proc/stat's first line: user,
+    nice, system, irq, softirq and steal; not idle or iowait): whatever ran, our processes or not."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
 
 
 def cpu_count() -> int:

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from bench import load
-from bench.measure import tree_cpu_seconds, tree_memory
+from bench.measure import machine_busy_seconds, tree_cpu_seconds, tree_memory
 from bench.targets import BenchEnv, Running, spend_note, start_target
 
 SETTLE_S = 1.0  # after ready, before the idle RSS sample
@@ -165,7 +165,9 @@ class Schedule:
         wait_idle(running.pid)  # before the CPU counters are read, so that the wait is not charged
         cpu0, mock0 = tree_cpu_seconds(running.pid), self._mock_cpu()
         backing0 = sum(tree_cpu_seconds(pid) for pid in running.backing_pids)
+        machine0, wall0 = machine_busy_seconds(), time.monotonic()
         result = self.load(running, workload, conc, self.duration, idle_first=False)
+        machine, wall = machine_busy_seconds() - machine0, time.monotonic() - wall0
         cpu = tree_cpu_seconds(running.pid) - cpu0
         mock = self._mock_cpu() - mock0
         backing = sum(tree_cpu_seconds(pid) for pid in running.backing_pids) - backing0
@@ -183,6 +185,10 @@ class Schedule:
             "cpu_us_per_req": round(cpu / ok * 1e6, 1) if running.pid and result["ok"] else None,
             "mock_cpu_us_per_req": round(mock / ok * 1e6, 1) if result["ok"] else None,
             "backing_cpu_us_per_req": round(backing / ok * 1e6, 1) if running.backing_pids else None,
+            # Everything the run cost the machine (gateway, load generator, mocks, PostgreSQL, Redis, the
+            # kernel): what bounds `--workers N` when the load generator shares the cores.
+            "machine_busy_cores": round(machine / wall, 3),
+            "machine_cpu_us_per_req": round(machine / ok * 1e6, 1) if result["ok"] else None,
             **extra,
         }
         self.sink(record)

@@ -157,3 +157,29 @@ def test_latency_range_parsing() -> None:
     assert parse_range_ms("100") == (100.0, 100.0)
     with pytest.raises(ValueError):
         parse_range_ms("150-50")
+
+
+def worker_check(records: list[dict[str, Any]], start: str) -> ratios.Check:
+    return by_name(ratios.worker_checks(ratios.Figures(records)), start)
+
+
+def test_workers_are_judged_against_what_the_machine_can_carry() -> None:
+    # One worker: 4,000 calls/s, each costing the 2-core machine 400 µs (1.6 cores busy): the machine
+    # carries at most 5,000 calls/s, so 1.25x is the ceiling of the plain ratio, whatever the workers do.
+    meta = {"kind": "meta", "cores": 2}
+    one = run("tollway-scaleout", "chat", 64, rps=4000.0, machine_cpu_us_per_req=400.0, cpu_us_per_req=240.0)
+    for two_rps, share, passed in ((4750.0, 95.0, True), (4400.0, 88.0, False)):
+        two = run("tollway-w2", "chat", 64, rps=two_rps, machine_busy_cores=1.9, cpu_us_per_req=250.0)
+        records = [meta, one, two]
+        assert worker_check(records, "its ceiling").value == pytest.approx(1.25)
+        check = worker_check(records, "--workers 2: share")
+        assert check.value == pytest.approx(share) and check.passed is passed
+        assert worker_check(records, "--workers 2 ÷ 1 worker").info
+
+
+def test_a_machine_with_room_caps_the_ceiling_at_twice_one_worker() -> None:
+    meta = {"kind": "meta", "cores": 8}
+    one = run("tollway-scaleout", "chat", 64, rps=4000.0, machine_cpu_us_per_req=400.0)
+    two = run("tollway-w2", "chat", 64, rps=6000.0)
+    check = worker_check([meta, one, two], "--workers 2: share")
+    assert check.value == pytest.approx(75.0) and check.passed is False  # 1.5x of a possible 2x

@@ -124,6 +124,20 @@ def test_p99_target_is_judged_on_chat_latency_and_saturated_rows_are_info() -> N
     assert (over_floor.value, over_floor.verdict) == (pytest.approx(2.0), "info")
 
 
+def test_c1_latency_is_judged_with_the_floors_own_share_beside_it() -> None:
+    records = [
+        {"kind": "meta", "latency_ms": [40, 160]},
+        run("direct", "chat", 1, p50_ms=0.03),
+        run("floor", "chat", 1, p50_ms=0.55),
+        run("tollway", "chat", 1, p50_ms=0.73),
+    ]
+    checks = ratios.latency_checks(ratios.Figures(records), "tollway")
+    judged = by_name(checks, "chat: added p50 at c=1 vs direct")
+    assert (judged.value, judged.verdict) == (pytest.approx(0.70), "FAIL")
+    floor = by_name(checks, "chat: the floor's added p50 at c=1")
+    assert (floor.value, floor.verdict) == (pytest.approx(0.52), "info")
+
+
 def test_error_check_includes_the_rounds() -> None:
     records = [run("tollway", "chat", 16), round_("tollway", "chat", 1, 100.0, errors=3)]
     (check,) = ratios.error_checks(ratios.Figures(records), ["tollway"])

@@ -253,14 +253,14 @@ class MemoryMeter:
         return requests, tokens
 
     async def settle(self, ticket: Ticket, record: CallRecord) -> None:
+        assert isinstance(ticket, MemoryTicket)
         self.settle_now(ticket, record)
 
-    def settle_now(self, ticket: Ticket, record: CallRecord) -> None:
-        """`settle` as a plain call, as `admit_now`."""
+    def settle_now(self, ticket: MemoryTicket, record: CallRecord) -> None:
+        """`settle` as a plain call, as `admit_now`, for a ticket of this meter's."""
         if ticket.settled:
             return
         ticket.settled = True
-        assert isinstance(ticket, MemoryTicket)
         actual = record.usage.total_tokens
         for scope, seq, slot in ticket.taken:
             if slot:

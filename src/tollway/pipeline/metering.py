@@ -13,6 +13,7 @@ from tollway.catalog import CatalogModel
 from tollway.catalog.tokens import estimate_tokens
 from tollway.errors import ServiceUnavailable, TollwayError
 from tollway.metering import Admission, MemoryMeter, Meter, StoreUnavailable, cost_units, worst_case_units
+from tollway.metering.headers import rate_headers
 from tollway.money import format_units, to_units
 from tollway.observability import Metrics
 from tollway.pipeline.call import COST_HEADER, Call
@@ -71,9 +72,10 @@ class Metering:
         try:
             memory = self._memory
             if memory is not None:
-                call.ticket = memory.admit_now(admission)
-            else:
-                call.ticket = await self.meter.admit(admission)
+                ticket = call.ticket = memory.admit_now(admission)
+                call.headers.update(rate_headers(ticket.requests, ticket.tokens))  # what its headers() says
+                return
+            call.ticket = await self.meter.admit(admission)
         except TollwayError as exc:
             refused = self.record(call, Usage(), exc.http_status, exc.error_code, call.elapsed_ms())
             await self.meter.record(refused)

@@ -1,6 +1,6 @@
 """`python -m bench`: run the benchmark and write bench/results/<timestamp>/{report.md,results.jsonl}.
 
-    python -m bench                      # all targets, c = 1, 16, 64, 5 metering rounds; 5 s runs (~17 min)
+    python -m bench                      # all targets, c = 1, 16, 64, 7 metering rounds; 5 s runs (~17 min)
     python -m bench --quick              # smoke test: 1 s runs, c = 16 only, no LiteLLM, no rounds
     python -m bench --targets direct,floor,tollway --duration 8
     python -m bench --quick --targets tollway,tollway-nometer --metering-rounds 3

@@ -76,6 +76,29 @@ def _usage_rows(gateway: GatewayProcess, project: str) -> list[dict[str, Any]]:
     return list(gateway.admin("GET", f"/admin/usage?project={project}&limit=10000")["data"])
 
 
+def _assert_rate_headers_count_down(url: str, key: str) -> None:
+    """Each admitted call answers with the six OpenAI rate-limit headers, its own admission counted."""
+    remaining = []
+    for _ in range(2):
+        answered = httpx.post(
+            url + "/v1/chat/completions",
+            json={"model": "upstream:fixed-price", "messages": MESSAGES, "max_tokens": 50},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert answered.status_code == 200, answered.text
+        headers = answered.headers
+        assert headers["x-ratelimit-limit-requests"] == "10"
+        assert headers["x-ratelimit-limit-tokens"] == "100000"
+        assert headers["x-ratelimit-reset-requests"].endswith("s")
+        assert headers["x-ratelimit-reset-tokens"].endswith("s")
+        remaining.append(
+            (headers["x-ratelimit-remaining-requests"], int(headers["x-ratelimit-remaining-tokens"]))
+        )
+    (first_requests, first_tokens), (second_requests, second_tokens) = remaining
+    assert (first_requests, second_requests) == ("9", "8")
+    assert 100_000 - 50 >= first_tokens > second_tokens  # each reservation holds at least the output budget
+
+
 @pytest.fixture(scope="module")
 def gw(openai_sim: SimulatorThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     process = start_gateway(tmp_path_factory.mktemp("metering"), _insert_model(openai_config(openai_sim.url)))
@@ -109,6 +132,9 @@ class TestEmbedded:
         assert refused.json()["error"]["code"] == "rate_limit_exceeded"
         assert refused.headers["x-ratelimit-limit-requests"] == "10"
         assert refused.headers["x-ratelimit-remaining-requests"] == "0"
+
+    def test_admitted_calls_carry_rate_headers(self, gw: GatewayProcess) -> None:
+        _assert_rate_headers_count_down(gw.url, gw.create_key("headers-embedded", rpm=10, tpm=100_000))
 
     def test_credits_exact_and_402(self, gw: GatewayProcess) -> None:
         project = gw.admin(
@@ -182,6 +208,10 @@ class TestScaleOut:
         key = replicas[0].create_key("rpm-shared", rpm=20)
         statuses = _hammer([r.url for r in replicas], key, 60)
         assert statuses.count(200) == 20 and statuses.count(429) == 40
+
+    def test_admitted_calls_carry_rate_headers(self, replicas: list[GatewayProcess]) -> None:
+        key = replicas[0].create_key("headers-scaleout", rpm=10, tpm=100_000)
+        _assert_rate_headers_count_down(replicas[0].url, key)
 
     def test_credits_exact_across_replicas(self, replicas: list[GatewayProcess]) -> None:
         first = replicas[0]

@@ -68,29 +68,23 @@ def most_restrictive(states: Iterable[RateState | None]) -> RateState | None:
 
 
 def rate_headers(requests: RateState | None, tokens: RateState | None) -> dict[str, str]:
-    """The six headers, or the three of each family that has a limit. Spelled out, not looped over
-    families: this runs on every admitted call."""
-    if requests is None:
-        return {} if tokens is None else _family_headers(tokens, "tokens")
-    if tokens is None:
-        return _family_headers(requests, "requests")
-    # Both (the usual case): one dict display, built at its final size without resizing.
-    r_limit, r_remaining, r_reset = requests
-    t_limit, t_remaining, t_reset = tokens
-    return {
-        _LIMIT_REQUESTS: _LIMITS.get(r_limit) or _remember(_LIMITS, r_limit, str(r_limit)),
-        _REMAINING_REQUESTS: str(r_remaining) if r_remaining > 0 else "0",
-        _RESET_REQUESTS: _RESETS.get(r_reset) or format_reset(r_reset),
-        _LIMIT_TOKENS: _LIMITS.get(t_limit) or _remember(_LIMITS, t_limit, str(t_limit)),
-        _REMAINING_TOKENS: str(t_remaining) if t_remaining > 0 else "0",
-        _RESET_TOKENS: _RESETS.get(t_reset) or format_reset(t_reset),
-    }
+    """The six headers, or the three of each family that has a limit, as a dict of their own."""
+    headers: dict[str, str] = {}
+    add_rate_headers(headers, requests, tokens)
+    return headers
 
 
-def _family_headers(state: RateState, family: str) -> dict[str, str]:
-    limit, remaining, reset = _NAMES[family]
-    return {
-        limit: str(state.limit),
-        remaining: str(state.remaining) if state.remaining > 0 else "0",
-        reset: format_reset(state.reset_ms),
-    }
+def add_rate_headers(headers: dict[str, str], requests: RateState | None, tokens: RateState | None) -> None:
+    """`rate_headers` written into `headers` (the call's own): this runs on every admitted call, and a
+    dict of their own to build and merge cost ~2,300 instructions a call. Spelled out, not looped over
+    families."""
+    if requests is not None:
+        limit, remaining, reset = requests
+        headers[_LIMIT_REQUESTS] = _LIMITS.get(limit) or _remember(_LIMITS, limit, str(limit))
+        headers[_REMAINING_REQUESTS] = str(remaining) if remaining > 0 else "0"
+        headers[_RESET_REQUESTS] = _RESETS.get(reset) or format_reset(reset)
+    if tokens is not None:
+        limit, remaining, reset = tokens
+        headers[_LIMIT_TOKENS] = _LIMITS.get(limit) or _remember(_LIMITS, limit, str(limit))
+        headers[_REMAINING_TOKENS] = str(remaining) if remaining > 0 else "0"
+        headers[_RESET_TOKENS] = _RESETS.get(reset) or format_reset(reset)

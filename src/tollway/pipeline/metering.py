@@ -12,8 +12,16 @@ import logging
 from tollway.catalog import CatalogModel
 from tollway.catalog.tokens import estimate_tokens
 from tollway.errors import ServiceUnavailable, TollwayError
-from tollway.metering import Admission, MemoryMeter, Meter, StoreUnavailable, cost_units, worst_case_units
-from tollway.metering.headers import rate_headers
+from tollway.metering import (
+    Admission,
+    MemoryMeter,
+    Meter,
+    StoreUnavailable,
+    Ticket,
+    cost_units,
+    worst_case_units,
+)
+from tollway.metering.headers import add_rate_headers
 from tollway.money import format_units, to_units
 from tollway.observability import Metrics
 from tollway.pipeline.call import COST_HEADER, Call
@@ -71,11 +79,11 @@ class Metering:
         )
         try:
             memory = self._memory
+            ticket: Ticket
             if memory is not None:
                 ticket = call.ticket = memory.admit_now(admission)
-                call.headers.update(rate_headers(ticket.requests, ticket.tokens))  # what its headers() says
-                return
-            call.ticket = await self.meter.admit(admission)
+            else:
+                ticket = call.ticket = await self.meter.admit(admission)
         except TollwayError as exc:
             refused = self.record(call, Usage(), exc.http_status, exc.error_code, call.elapsed_ms())
             await self.meter.record(refused)
@@ -87,7 +95,8 @@ class Metering:
             raise ServiceUnavailable(
                 f"The gateway's metering store is unavailable; retry shortly. Request id {call.request_id}."
             ) from exc
-        call.headers.update(self.meter.headers(call.ticket))
+        # What `Meter.headers` gives, written into the call's own headers (both meters' tickets carry it).
+        add_rate_headers(call.headers, ticket.requests, ticket.tokens)
 
     async def settle(
         self, call: Call, usage: Usage, status: int = 200, error_code: str | None = None

@@ -28,7 +28,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from tollway.metering import Admission, MemoryMeter, RedisMeter
+from tollway.metering import Admission, MemoryMeter, RedisMeter, rate_headers
 from tollway.store.db import create_engine
 from tollway.store.models import Base, Project
 from tollway.types import CallRecord, Limits, Usage
@@ -79,7 +79,7 @@ Timing = dict[str, float]
 async def calls_loop(meter: Any, pairs: list[tuple[Admission, CallRecord]]) -> None:
     for admission, record in pairs:
         ticket = await meter.admit(admission)
-        meter.headers(ticket)
+        rate_headers(ticket.requests, ticket.tokens)  # as the pipeline writes them
         await meter.settle(ticket, record)
 
 

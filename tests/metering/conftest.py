@@ -18,7 +18,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from tollway.metering import Admission, MemoryMeter, RedisMeter, Ticket
+from tollway.metering import Admission, MemoryMeter, RedisMeter, Ticket, rate_headers
 from tollway.metering.sqlite_writer import SqliteLedgerConnection
 from tollway.money import to_units
 from tollway.store.models import Base, Project
@@ -184,6 +184,11 @@ async def add_project(
                 spent=Decimal(0),
             )
         )
+
+
+def headers_of(ticket: Ticket) -> dict[str, str]:
+    """The `x-ratelimit-*` headers the pipeline writes for an admitted call (`metering.headers`)."""
+    return rate_headers(ticket.requests, ticket.tokens)
 
 
 def admission(

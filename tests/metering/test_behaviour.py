@@ -13,7 +13,7 @@ from tollway.metering import Ticket
 from tollway.store.models import CreditEntry, Project, UsageRow
 from tollway.types import Limits
 
-from .conftest import Harness, add_project, admission, call_record, sync
+from .conftest import Harness, add_project, admission, call_record, headers_of, sync
 
 
 async def admit_all(h: Harness, admissions: list) -> tuple[list[Ticket], list[BaseException]]:
@@ -68,16 +68,16 @@ async def test_rpm_window_slides(h: Harness) -> None:
 async def test_tpm_reserves_then_settles_to_actual(h: Harness) -> None:
     limits = Limits(tpm=1000)
     first = await h.meter.admit(admission(project_limits=limits, tokens=600))
-    assert h.meter.headers(first)["x-ratelimit-remaining-tokens"] == "400"
+    assert headers_of(first)["x-ratelimit-remaining-tokens"] == "400"
     with pytest.raises(RateLimited):
         await h.meter.admit(admission(project_limits=limits, tokens=600))
     await h.meter.settle(first, call_record(first, input_tokens=60, output_tokens=40))
     await sync(h)
     second = await h.meter.admit(admission(project_limits=limits, tokens=600))
-    assert h.meter.headers(second)["x-ratelimit-remaining-tokens"] == "300"
+    assert headers_of(second)["x-ratelimit-remaining-tokens"] == "300"
     h.clock.advance(60)
     third = await h.meter.admit(admission(project_limits=limits, tokens=1000))  # window emptied
-    assert h.meter.headers(third)["x-ratelimit-remaining-tokens"] == "0"
+    assert headers_of(third)["x-ratelimit-remaining-tokens"] == "0"
 
 
 async def test_window_slides_past_calls_that_used_no_tokens(h: Harness) -> None:
@@ -91,7 +91,7 @@ async def test_window_slides_past_calls_that_used_no_tokens(h: Harness) -> None:
     await sync(h)
     h.clock.advance(61)
     ticket = await h.meter.admit(admission(key_limits=limits, tokens=100))
-    assert h.meter.headers(ticket)["x-ratelimit-remaining-tokens"] == "900"
+    assert headers_of(ticket)["x-ratelimit-remaining-tokens"] == "900"
 
 
 async def test_windows_slide_entry_by_entry_and_in_bulk(h: Harness) -> None:
@@ -103,19 +103,19 @@ async def test_windows_slide_entry_by_entry_and_in_bulk(h: Harness) -> None:
         await h.meter.admit(admission(key_limits=limits, tokens=10 * (i + 1)))
         h.clock.advance(1)
     h.clock.advance(40.5)  # t = 60.5: only the call at t = 0 has left
-    headers = h.meter.headers(await h.meter.admit(admission(key_limits=limits, tokens=1)))
+    headers = headers_of(await h.meter.admit(admission(key_limits=limits, tokens=1)))
     assert headers["x-ratelimit-remaining-requests"] == "80"  # 19 left + this one
     assert headers["x-ratelimit-remaining-tokens"] == str(10_000 - (2100 - 10) - 1)
     assert headers["x-ratelimit-reset-requests"] == "500ms"  # the call at t = 1 leaves at t = 61
     assert headers["x-ratelimit-reset-tokens"] == "500ms"
     h.clock.advance(12)  # t = 72.5: the twelve calls at t = 1..12 leave together
-    headers = h.meter.headers(await h.meter.admit(admission(key_limits=limits, tokens=1)))
+    headers = headers_of(await h.meter.admit(admission(key_limits=limits, tokens=1)))
     assert headers["x-ratelimit-remaining-requests"] == str(100 - 9)  # t = 13..19, 60.5, this one
     assert headers["x-ratelimit-remaining-tokens"] == str(10_000 - 10 * sum(range(14, 21)) - 2)
     assert headers["x-ratelimit-reset-requests"] == "500ms"  # the call at t = 13 leaves at t = 73
     assert headers["x-ratelimit-reset-tokens"] == "500ms"
     h.clock.advance(120)  # everything has left: a fresh window
-    headers = h.meter.headers(await h.meter.admit(admission(key_limits=limits, tokens=5)))
+    headers = headers_of(await h.meter.admit(admission(key_limits=limits, tokens=5)))
     assert headers["x-ratelimit-remaining-requests"] == "99"
     assert headers["x-ratelimit-remaining-tokens"] == "9995"
     assert headers["x-ratelimit-reset-tokens"] == "1m0s"
@@ -140,13 +140,13 @@ async def test_refusal_takes_nothing(h: Harness) -> None:
         )
     for _ in range(2):  # the refused call returned the request and the tokens it would have taken
         ticket = await h.meter.admit(admission(key_limits=Limits(rpm=2, tpm=100), tokens=50))
-    assert h.meter.headers(ticket)["x-ratelimit-remaining-tokens"] == "0"
+    assert headers_of(ticket)["x-ratelimit-remaining-tokens"] == "0"
     # a 429 on the project does not consume the key's window either
     await h.meter.admit(admission(key="k2", key_limits=Limits(rpm=5), project_limits=Limits(rpm=1)))
     with pytest.raises(RateLimited):
         await h.meter.admit(admission(key="k2", key_limits=Limits(rpm=5), project_limits=Limits(rpm=1)))
     ticket = await h.meter.admit(admission(key="k2", key_limits=Limits(rpm=5)))
-    assert h.meter.headers(ticket)["x-ratelimit-remaining-requests"] == "3"
+    assert headers_of(ticket)["x-ratelimit-remaining-requests"] == "3"
     assert await h.meter.balance("p1") == Decimal("0.05")
 
 
@@ -266,7 +266,7 @@ async def test_headers_report_the_most_restrictive_scope(h: Harness) -> None:
             tokens=250,
         )
     )
-    assert h.meter.headers(ticket) == {
+    assert headers_of(ticket) == {
         "x-ratelimit-limit-requests": "50",
         "x-ratelimit-remaining-requests": "49",
         "x-ratelimit-reset-requests": "1m0s",
@@ -276,12 +276,12 @@ async def test_headers_report_the_most_restrictive_scope(h: Harness) -> None:
     }
     h.clock.advance(59.98)
     ticket = await h.meter.admit(admission(project_limits=Limits(rpm=50)))
-    assert h.meter.headers(ticket) == {
+    assert headers_of(ticket) == {
         "x-ratelimit-limit-requests": "50",
         "x-ratelimit-remaining-requests": "48",
         "x-ratelimit-reset-requests": "20ms",
     }
-    assert h.meter.headers(await h.meter.admit(admission())) == {}
+    assert headers_of(await h.meter.admit(admission())) == {}
 
 
 async def test_grant_is_durable_and_may_adjust_down(h: Harness) -> None:

@@ -12,7 +12,7 @@ from tollway.metering import MemoryMeter
 from tollway.metering.memory import _COMPACT_AT
 from tollway.types import Limits
 
-from .conftest import FakeClock, add_project, admission, call_record, sqlite_db
+from .conftest import FakeClock, add_project, admission, call_record, headers_of, sqlite_db
 
 
 @pytest.fixture
@@ -45,12 +45,12 @@ async def test_a_long_window_shifts_down_and_its_entries_still_settle(
     fresh = await meter.admit(admission(key_limits=limits, tokens=7))
     scope = next(iter(meter._scopes.values()))
     assert scope.head < _COMPACT_AT  # shifted down
-    headers = meter.headers(fresh)
+    headers = headers_of(fresh)
     assert headers["x-ratelimit-remaining-requests"] == str(1_000_000 - 2)
     assert headers["x-ratelimit-remaining-tokens"] == str(100_000_000 - 507)
     await meter.settle(kept, call_record(kept, input_tokens=40, output_tokens=2))  # 500 -> 42
     await meter.settle(old[0], call_record(old[0], input_tokens=999))  # gone: changes nothing
-    headers = meter.headers(await meter.admit(admission(key_limits=limits, tokens=1)))
+    headers = headers_of(await meter.admit(admission(key_limits=limits, tokens=1)))
     assert headers["x-ratelimit-remaining-requests"] == str(1_000_000 - 3)
     assert headers["x-ratelimit-remaining-tokens"] == str(100_000_000 - 42 - 7 - 1)
     assert headers["x-ratelimit-reset-requests"] == "29.5s"  # `kept`, at t = 30, leaves at 90
@@ -64,6 +64,6 @@ async def test_settling_an_entry_that_left_the_window_changes_nothing(
     clock.advance(61)
     later = await meter.admit(admission(key_limits=limits, tokens=100))  # prunes `early`
     await meter.settle(early, call_record(early, input_tokens=900))  # too late to count
-    assert meter.headers(later)["x-ratelimit-remaining-tokens"] == "900"
-    headers = meter.headers(await meter.admit(admission(key_limits=limits, tokens=50)))
+    assert headers_of(later)["x-ratelimit-remaining-tokens"] == "900"
+    headers = headers_of(await meter.admit(admission(key_limits=limits, tokens=50)))
     assert headers["x-ratelimit-remaining-tokens"] == "850"

@@ -14,7 +14,7 @@ from tollway.metering import RedisMeter, Ticket
 from tollway.store.models import Project, UsageRow
 from tollway.types import Limits
 
-from .conftest import Harness, admission, call_record, redis_harness
+from .conftest import Harness, admission, call_record, headers_of, redis_harness
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ async def test_redis_clock_counts_exactly(h: Harness) -> None:
     )
     tickets = [r for r in results if isinstance(r, Ticket)]
     assert len(tickets) == 10
-    assert a.headers(tickets[0])["x-ratelimit-reset-requests"].endswith("s")
+    assert headers_of(tickets[0])["x-ratelimit-reset-requests"].endswith("s")
 
 
 async def test_hammered_balance_admits_floor_of_balance_over_price(h: Harness) -> None:

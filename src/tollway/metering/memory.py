@@ -292,9 +292,6 @@ class MemoryMeter:
             key.used += cost
         self._writer.append(record)
 
-    def headers(self, ticket: Ticket) -> dict[str, str]:
-        return rate_headers(ticket.requests, ticket.tokens)
-
     async def grant(self, project_id: str, amount: Decimal, note: str | None) -> Decimal:
         async with self._db_lock:
             await ledger.add_credit(self._session_factory, project_id, amount, note)

@@ -292,9 +292,6 @@ class RedisMeter:
         ]  # fmt: skip
         self._settler.submit([], args)
 
-    def headers(self, ticket: Ticket) -> dict[str, str]:
-        return rate_headers(ticket.requests, ticket.tokens)
-
     # -- money -------------------------------------------------------------------------------------
 
     async def grant(self, project_id: str, amount: Decimal, note: str | None) -> Decimal:

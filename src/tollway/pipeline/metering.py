@@ -95,7 +95,7 @@ class Metering:
             raise ServiceUnavailable(
                 f"The gateway's metering store is unavailable; retry shortly. Request id {call.request_id}."
             ) from exc
-        # What `Meter.headers` gives, written into the call's own headers (both meters' tickets carry it).
+        # The ticket's rate states as OpenAI's headers, written into the call's own (both meters' tickets).
         add_rate_headers(call.headers, ticket.requests, ticket.tokens)
 
     async def settle(

@@ -38,3 +38,22 @@ def format_units(units: int) -> str:
     if not fraction:
         return f"{sign}{whole}"
     return f"{sign}{whole}.{fraction:010d}".rstrip("0")
+
+
+# The most a project's credited total may reach either way: the database keeps money as 64-bit integers
+# of units (about $922 million), and a grant is checked against this bound before it is added, so the
+# bound minus any single grant still fits in 64 bits.
+MAX_CREDIT = Decimal(100_000_000)
+MAX_CREDIT_UNITS = 10**18
+
+
+def credit_amount_problem(amount: Decimal) -> str | None:
+    """What is wrong with `amount` as a credit grant or adjustment, in words a caller can act on; None
+    when it can be granted."""
+    if not amount.is_finite() or amount == 0:
+        return "amount must be a non-zero number of dollars."
+    if abs(amount) > MAX_CREDIT:
+        return f"amount must be at most {MAX_CREDIT:,} dollars either way."
+    if exact_units(amount) is None:
+        return f"amount has more than {SCALE} decimal places; the ledger keeps dollars to 1e-{SCALE}."
+    return None

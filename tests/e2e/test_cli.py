@@ -58,6 +58,8 @@ def test_credits_grant_and_show_through_the_running_server(gateway: GatewayProce
     assert "balance 12.5" in tollway(gateway, "credits", "show", "cli-credits").stdout
     bad = tollway(gateway, "credits", "grant", "cli-credits", "lots", ok=False)
     assert bad.returncode == 2 and "number of dollars" in bad.stderr
+    huge = tollway(gateway, "credits", "grant", "cli-credits", "1e12", ok=False)
+    assert huge.returncode == 2 and "at most 100,000,000 dollars" in huge.stderr
 
 
 def test_usage_table_and_models(gateway: GatewayProcess) -> None:

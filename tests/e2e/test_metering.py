@@ -146,6 +146,11 @@ class TestEmbedded:
             {"amount": "0.105", "note": "test"},
             expect=201,
         )
+        for amount in ("1000000000", "0.00000000001"):  # past what the ledger holds; finer than it keeps
+            refused = gw.admin(
+                "POST", f"/admin/projects/{project['id']}/credits", {"amount": amount}, expect=400
+            )
+            assert refused["error"]["param"] == "amount", refused
         key = gw.admin("POST", "/admin/keys", {"project": "credits-embedded"}, expect=201)["key"]
         statuses = _hammer([gw.url], key, 20)
         assert statuses.count(200) == 10 and statuses.count(402) == 10

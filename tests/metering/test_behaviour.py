@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from tollway.errors import InsufficientCredit, NotFound, RateLimited
+from tollway.errors import InsufficientCredit, InvalidRequest, NotFound, RateLimited
 from tollway.metering import Ticket
 from tollway.store.models import CreditEntry, Project, UsageRow
 from tollway.types import Limits
@@ -309,6 +309,29 @@ async def test_restart_rebuilds_live_state_from_the_database(h: Harness) -> None
 async def test_grant_to_unknown_project_is_refused(h: Harness) -> None:
     with pytest.raises(NotFound):
         await h.meter.grant("nope", Decimal("1"), None)
+
+
+async def test_grants_past_what_the_ledger_holds_are_refused_and_change_nothing(h: Harness) -> None:
+    # Money is 64-bit integer units in the database (about $922 million): a grant that would not fit
+    # must be a clear refusal, not an overflow (SQLite turns one into a float, PostgreSQL errors).
+    assert await h.meter.grant("p1", Decimal("60000000"), None) == Decimal("60000000")
+    with pytest.raises(InvalidRequest, match="past 100,000,000 dollars") as too_far:
+        await h.meter.grant("p1", Decimal("40000000.01"), None)
+    assert too_far.value.param == "amount"
+    for amount, problem in (
+        ("1000000000", "at most 100,000,000 dollars"),
+        ("-100000000.5", "at most 100,000,000 dollars"),
+        ("0.00000000001", "more than 10 decimal places"),
+        ("0", "non-zero"),
+    ):
+        with pytest.raises(InvalidRequest, match=problem):
+            await h.meter.grant("p1", Decimal(amount), None)
+    assert await h.meter.grant("p1", Decimal("40000000"), None) == Decimal("100000000")  # the bound itself
+    assert await h.meter.grant("p1", Decimal("-100000000"), None) == Decimal(0)
+    assert await h.meter.balance("p1") == Decimal(0)
+    async with h.factory() as session:
+        assert len((await session.execute(select(CreditEntry.amount))).all()) == 3
+    assert (await ledger_totals(h))[2] == Decimal(0)
 
 
 async def test_record_charges_what_a_refused_call_cost(h: Harness) -> None:

@@ -16,6 +16,7 @@ import typer
 
 from tollway.api.admin.common import money
 from tollway.cli.common import fail, with_control
+from tollway.money import credit_amount_problem
 from tollway.server import running_server_pid
 from tollway.settings import Settings
 
@@ -27,8 +28,9 @@ def _amount(value: str) -> Decimal:
         amount = Decimal(value)
     except InvalidOperation as exc:
         raise fail(f"amount must be a number of dollars, e.g. 25 or 0.50 (got {value!r})") from exc
-    if amount == 0 or not amount.is_finite():
-        raise fail("amount must be a non-zero number of dollars")
+    problem = credit_amount_problem(amount)
+    if problem is not None:
+        raise fail(problem)
     return amount
 
 

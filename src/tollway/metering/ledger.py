@@ -24,11 +24,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tollway.background import stop_task
-from tollway.errors import NotFound
+from tollway.errors import InvalidRequest, NotFound
 from tollway.metering import bulk
 from tollway.metering.row_json import row_from_json, row_with
 from tollway.metering.sqlite_writer import SqliteLedgerConnection
-from tollway.money import to_dollars
+from tollway.money import MAX_CREDIT, MAX_CREDIT_UNITS, credit_amount_problem, to_dollars, to_units
 from tollway.store.models import CreditEntry, Project, UsageRow
 from tollway.types import CallRecord
 
@@ -130,13 +130,39 @@ async def _add_to_total(session: AsyncSession, project_id: str, column: str, amo
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def _add_credited(session: AsyncSession, project_id: str, amount: Decimal) -> bool:
+    """`_add_to_total` of `credited`, only while the total stays within +-MAX_CREDIT. The bound is
+    checked on the old total (no overflowing sum is ever computed: SQLite would turn it into a float,
+    PostgreSQL refuse it), in the same statement, so concurrent grants cannot pass it together."""
+    units = to_units(amount)
+    low, high = to_dollars(-MAX_CREDIT_UNITS - units), to_dollars(MAX_CREDIT_UNITS - units)
+    statement = (
+        update(Project)
+        .where(Project.id == project_id, Project.credited.between(low, high))
+        .values(credited=Project.credited + amount)
+    )
+    result = await session.execute(statement.execution_options(synchronize_session=False))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def add_credit(
     session_factory: SessionFactory, project_id: str, amount: Decimal, note: str | None
 ) -> Decimal:
-    """Records a credit entry and moves `credited`; returns the durable balance (credited - spent)."""
+    """Records a credit entry and moves `credited`; returns the durable balance (credited - spent).
+    Refuses (InvalidRequest) an amount `money.credit_amount_problem` rejects, or one that would take the
+    project's credited total past `money.MAX_CREDIT` either way."""
+    problem = credit_amount_problem(amount)
+    if problem is not None:
+        raise InvalidRequest(problem, param="amount")
     async with session_factory() as session, session.begin():
-        if not await _add_to_total(session, project_id, "credited", amount):
-            raise NotFound(f"project {project_id!r} does not exist")
+        if not await _add_credited(session, project_id, amount):
+            if await session.get(Project, project_id) is None:
+                raise NotFound(f"project {project_id!r} does not exist")
+            raise InvalidRequest(
+                f"This grant would take the project's credited total past {MAX_CREDIT:,} dollars "
+                "either way; adjust it down first.",
+                param="amount",
+            )
         session.add(
             CreditEntry(
                 id=uuid.uuid4().hex, project_id=project_id, amount=amount, note=note, created_at=_now()

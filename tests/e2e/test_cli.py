@@ -36,6 +36,8 @@ def test_projects_and_keys(gateway: GatewayProcess) -> None:
         tollway(gateway, "keys", "create", "--project", "cli-team", "--json", "--spend-cap", "5").stdout
     )
     assert created["key"].startswith("tw-") and created["spend_cap"] == "5"
+    huge = tollway(gateway, "keys", "create", "--project", "cli-team", "--spend-cap", "1e12", ok=False)
+    assert huge.returncode == 2 and "at most 100,000,000 dollars" in huge.stderr
     plain = tollway(gateway, "keys", "create", "--project", "cli-team")
     assert plain.stdout.strip().startswith("tw-") and "shown once" in plain.stderr
     keys = tollway(gateway, "keys", "list", "--json").stdout

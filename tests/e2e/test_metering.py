@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -99,6 +100,25 @@ def _assert_rate_headers_count_down(url: str, key: str) -> None:
     assert 100_000 - 50 >= first_tokens > second_tokens  # each reservation holds at least the output budget
 
 
+def _assert_too_large_is_a_400(url: str, key: str) -> None:
+    """A call reserving more tokens than the key's TPM limit holds in a minute is a 400 on both surfaces,
+    saying what to lower: a 429 would have the SDKs retry a call that can never be admitted."""
+    openai_client = openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0)
+    with pytest.raises(openai.BadRequestError, match="limited to 1,000 tokens per minute"):
+        openai_client.chat.completions.create(
+            model="upstream:fixed-price", messages=MESSAGES, max_tokens=5000
+        )  # type: ignore[arg-type]
+    anthropic_client = anthropic.Anthropic(base_url=url, api_key=key, max_retries=0)
+    with pytest.raises(anthropic.BadRequestError, match="Lower max_tokens"):
+        anthropic_client.messages.create(model="upstream:fixed-price", max_tokens=5000, messages=MESSAGES)  # type: ignore[arg-type]
+    answered = openai_client.chat.completions.create(
+        model="upstream:fixed-price",
+        messages=MESSAGES,  # type: ignore[arg-type]
+        max_tokens=500,
+    )
+    assert answered.choices[0].message.content
+
+
 @pytest.fixture(scope="module")
 def gw(openai_sim: SimulatorThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     process = start_gateway(tmp_path_factory.mktemp("metering"), _insert_model(openai_config(openai_sim.url)))
@@ -136,6 +156,9 @@ class TestEmbedded:
     def test_admitted_calls_carry_rate_headers(self, gw: GatewayProcess) -> None:
         _assert_rate_headers_count_down(gw.url, gw.create_key("headers-embedded", rpm=10, tpm=100_000))
 
+    def test_a_call_larger_than_the_tpm_limit_is_a_400(self, gw: GatewayProcess) -> None:
+        _assert_too_large_is_a_400(gw.url, gw.create_key("too-large-embedded", tpm=1000))
+
     def test_credits_exact_and_402(self, gw: GatewayProcess) -> None:
         project = gw.admin(
             "POST", "/admin/projects", {"name": "credits-embedded", "credit_enforced": True}, expect=201
@@ -151,6 +174,11 @@ class TestEmbedded:
                 "POST", f"/admin/projects/{project['id']}/credits", {"amount": amount}, expect=400
             )
             assert refused["error"]["param"] == "amount", refused
+        for cap in ("1e30", "0.00000000001"):  # a spend cap is money too: as bounded, as fine
+            refused = gw.admin(
+                "POST", "/admin/keys", {"project": "credits-embedded", "spend_cap": cap}, expect=400
+            )
+            assert refused["error"]["param"] == "spend_cap", refused
         key = gw.admin("POST", "/admin/keys", {"project": "credits-embedded"}, expect=201)["key"]
         statuses = _hammer([gw.url], key, 20)
         assert statuses.count(200) == 10 and statuses.count(402) == 10
@@ -217,6 +245,9 @@ class TestScaleOut:
     def test_admitted_calls_carry_rate_headers(self, replicas: list[GatewayProcess]) -> None:
         key = replicas[0].create_key("headers-scaleout", rpm=10, tpm=100_000)
         _assert_rate_headers_count_down(replicas[0].url, key)
+
+    def test_a_call_larger_than_the_tpm_limit_is_a_400(self, replicas: list[GatewayProcess]) -> None:
+        _assert_too_large_is_a_400(replicas[1].url, replicas[0].create_key("too-large-scaleout", tpm=1000))
 
     def test_credits_exact_across_replicas(self, replicas: list[GatewayProcess]) -> None:
         first = replicas[0]

@@ -343,6 +343,22 @@ async def test_record_charges_what_a_refused_call_cost(h: Harness) -> None:
     assert (await ledger_totals(h))[1:] == (Decimal("0.25"), Decimal("1"), Decimal("0.25"))
 
 
+async def test_a_call_larger_than_a_whole_window_is_told_so_not_to_retry(h: Harness) -> None:
+    # Waiting cannot help a call that reserves more than a TPM limit allows in a minute: a 400 that says
+    # what to lower, not a 429 whose retry would be refused again (OpenAI's SDK retries 429s itself).
+    for scope, limits in (
+        ("the API key", {"key_limits": Limits(tpm=100)}),
+        ("the project", {"project_limits": Limits(tpm=100)}),
+        ("model upstream:test-model in the project", {"model_limits": Limits(tpm=100)}),
+    ):
+        with pytest.raises(InvalidRequest, match=f"{scope} is limited to 100 tokens per minute") as refused:
+            await h.meter.admit(admission(tokens=101, **limits))
+        assert "Lower max_tokens" in refused.value.message
+    assert (await h.meter.admit(admission(key_limits=Limits(tpm=100), tokens=100))).tokens is not None
+    with pytest.raises(RateLimited):  # the window is full now: this one only has to wait
+        await h.meter.admit(admission(key_limits=Limits(tpm=100), tokens=100))
+
+
 async def test_tpm_retry_after_waits_for_enough_tokens(h: Harness) -> None:
     limits = Limits(tpm=100)
     await h.meter.admit(admission(key_limits=limits, tokens=40))

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from tollway.api.admin.common import key_view, project_view
 from tollway.cli.common import fail, with_control
+from tollway.money import MAX_CREDIT, SCALE, exact_units
 from tollway.store.control import KeySpec, LimitValues
 
 projects = typer.Typer(no_args_is_help=True, help="Projects.")
@@ -84,6 +85,8 @@ def _parse_money(value: str | None) -> Decimal | None:
         raise fail(f"--spend-cap must be a number of dollars, e.g. 50 or 12.5 (got {value!r})") from exc
     if not amount.is_finite() or amount < 0:
         raise fail("--spend-cap must be zero or more dollars")
+    if amount > MAX_CREDIT or exact_units(amount) is None:
+        raise fail(f"--spend-cap must be at most {MAX_CREDIT:,} dollars, to 1e-{SCALE} at the finest")
     return amount
 
 

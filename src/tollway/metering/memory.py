@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from tollway.errors import InsufficientCredit, RateLimited
+from tollway.errors import InsufficientCredit, InvalidRequest, RateLimited
 from tollway.metering import ledger
 from tollway.metering.headers import rate_headers
 from tollway.metering.protocol import Admission, RateState, Ticket
-from tollway.metering.scopes import ScopeMemo
+from tollway.metering.scopes import ScopeMemo, too_large
 from tollway.money import to_dollars, to_units
 from tollway.types import CallRecord, Limits
 
@@ -189,6 +189,9 @@ class MemoryMeter:
             if scope_wait > wait:
                 wait = scope_wait
         if wait > 0:
+            problem = too_large(admission)
+            if problem is not None:
+                raise InvalidRequest(problem)
             headers = rate_headers(*self._snapshot(scopes, now))
             raise RateLimited("Rate limit reached; retry later.", retry_after=wait / 1e9, headers=headers)
         hold = admission.max_cost_units

@@ -21,7 +21,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from tollway.errors import InsufficientCredit, RateLimited
+from tollway.errors import InsufficientCredit, InvalidRequest, RateLimited
 from tollway.metering import ledger, lua
 from tollway.metering.drainer import LedgerDrainer
 from tollway.metering.headers import rate_headers
@@ -29,7 +29,7 @@ from tollway.metering.protocol import Admission, RateState, StoreUnavailable, Ti
 from tollway.metering.resp import RespClient
 from tollway.metering.resp_encode import bulks
 from tollway.metering.row_json import record_to_json
-from tollway.metering.scopes import ScopeMemo
+from tollway.metering.scopes import ScopeMemo, too_large
 from tollway.metering.scripts import Batcher, Script
 from tollway.money import to_dollars, to_units
 from tollway.types import CallRecord, Limits
@@ -202,7 +202,7 @@ class RedisMeter:
             elif code == _INIT_KEY:
                 await self._init_key(admission.key_id)
             else:
-                self._refuse(code, reply)
+                self._refuse(code, reply, admission)
         raise RuntimeError("the live balance keys vanished while admitting (is Redis evicting keys?)")
 
     def _route(self, admission: Admission) -> _Route:
@@ -234,12 +234,15 @@ class RedisMeter:
         )
 
     @staticmethod
-    def _refuse(code: int, reply: list[Any]) -> None:
+    def _refuse(code: int, reply: list[Any], admission: Admission) -> None:
         if code == _NO_CREDIT:
             raise InsufficientCredit("Insufficient credit: top up the project's balance to continue.")
         if code == _CAPPED:
             raise InsufficientCredit("This API key has reached its spend cap.")
         if code == _LIMITED:
+            problem = too_large(admission)
+            if problem is not None:
+                raise InvalidRequest(problem)
             headers = rate_headers(_state(reply, 2), _state(reply, 5))
             retry = int(reply[1]) / 1000
             raise RateLimited("Rate limit reached; retry later.", retry_after=retry, headers=headers)

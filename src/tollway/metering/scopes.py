@@ -42,3 +42,23 @@ class ScopeMemo(Generic[H]):
             self._known.clear()
         self._known[route] = (key, project, model, scopes)
         return scopes
+
+
+def too_large(admission: Admission) -> str | None:
+    """Why a call refused by a window can never be admitted, however long it waits: it reserves more
+    tokens than some scope's TPM limit holds in a whole window. None when waiting can help. Only asked
+    once a call is refused, so it costs admitted calls nothing."""
+    scopes = (
+        (admission.key_limits, "the API key"),
+        (admission.project_limits, "the project"),
+        (admission.model_limits, f"model {admission.model_id} in the project"),
+    )
+    for limits, scope in scopes:
+        if limits.tpm is not None and admission.tokens > limits.tpm:
+            return (
+                f"Request too large: it reserves {admission.tokens:,} tokens (the prompt, estimated, plus "
+                f"the most output it allows) but {scope} is limited to {limits.tpm:,} tokens per minute, "
+                "so it can never be admitted. Lower max_tokens (or max_completion_tokens), or shorten "
+                "the prompt."
+            )
+    return None

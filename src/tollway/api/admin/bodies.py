@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tollway.money import MAX_CREDIT, SCALE
 from tollway.store.control import LIMIT_MAX
 
 
@@ -30,13 +31,14 @@ class ProjectPatch(LimitFields):
     credit_enforced: bool | None = None
 
 
+# A spend cap is stored as money (64-bit integers of 1e-10 dollars): bounded as a project's credit is.
 class KeyCreate(LimitFields):
     project: str = Field(min_length=1)
     name: str | None = None
     scopes: list[str] = Field(default_factory=lambda: ["models:use"])
     models: list[str] | None = None
     expires_at: datetime | None = None
-    spend_cap: Decimal | None = Field(default=None, ge=0)
+    spend_cap: Decimal | None = Field(default=None, ge=0, le=MAX_CREDIT, decimal_places=SCALE)
 
     @field_validator("expires_at")
     @classmethod
@@ -47,4 +49,4 @@ class KeyCreate(LimitFields):
 class KeyPatch(LimitFields):
     name: str | None = None
     models: list[str] | None = None
-    spend_cap: Decimal | None = Field(default=None, ge=0)
+    spend_cap: Decimal | None = Field(default=None, ge=0, le=MAX_CREDIT, decimal_places=SCALE)

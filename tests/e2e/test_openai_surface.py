@@ -221,6 +221,11 @@ def test_bad_requests_are_400_in_openai_shape(gateway: GatewayProcess, key: str)
         headers=headers,
     )
     assert bad_max.status_code == 400 and bad_max.json()["error"]["param"] == "max_tokens"
+    for role in (["user"], {"a": 1}):  # not hashable: once a 500
+        bad_role = httpx.post(
+            url, json={"model": "gpt-4o-mini", "messages": [{"role": role, "content": "x"}]}, headers=headers
+        )
+        assert bad_role.status_code == 400 and bad_role.json()["error"]["param"] == "messages[0].role"
     huge = httpx.post(url, content=b'{"x":"' + b"a" * (33 * 1024 * 1024) + b'"}', headers=headers)
     assert huge.status_code == 413 and "error" in huge.json()
 

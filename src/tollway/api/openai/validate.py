@@ -107,7 +107,7 @@ def check_chat(body: JSON) -> None:
         if not isinstance(message, dict):
             raise InvalidRequest(f"messages[{index}] must be an object.", param=f"messages[{index}]")
         role = message.get("role")
-        if role not in VALID_ROLES:
+        if not isinstance(role, str) or role not in VALID_ROLES:  # a list or object is not hashable
             raise InvalidRequest(
                 f"Invalid value for messages[{index}].role: {role!r}. Use one of "
                 "'system', 'developer', 'user', 'assistant' or 'tool'.",

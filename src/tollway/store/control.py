@@ -126,9 +126,18 @@ class ControlStore:
 
     async def update_project(self, ref: str, changes: dict[str, Any]) -> Project:
         project = await self.find_project(ref)
+        if "name" in changes:
+            changes = {**changes, "name": changes["name"].strip()}
+            if not changes["name"]:
+                raise InvalidRequest("Project name must not be empty.", param="name")
         async with self._sessions() as session:
-            await session.execute(update(Project).where(Project.id == project.id).values(**changes))
-            await session.commit()
+            try:
+                await session.execute(update(Project).where(Project.id == project.id).values(**changes))
+                await session.commit()
+            except IntegrityError as exc:
+                if "name" not in changes:  # the only unique column a patch can touch
+                    raise
+                raise Conflict(f"A project named '{changes['name']}' already exists.", param="name") from exc
         return await self.find_project(project.id)
 
     async def create_key(self, spec: KeySpec) -> tuple[ApiKey, str]:

@@ -30,6 +30,14 @@ class ProjectPatch(LimitFields):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     credit_enforced: bool | None = None
 
+    @field_validator("name", "credit_enforced")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Left out means unchanged; null would mean "none", which a project's name and switch cannot be.
+        if value is None:
+            raise ValueError("must not be null; leave the field out to keep it as it is")
+        return value
+
 
 # A spend cap is stored as money (64-bit integers of 1e-10 dollars): bounded as a project's credit is.
 class KeyCreate(LimitFields):

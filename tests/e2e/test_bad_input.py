@@ -54,6 +54,22 @@ VALID: dict[str, dict[str, Any]] = {
     "/v1/responses": {"model": "gpt-4o-mini", "input": "hi", "max_output_tokens": 20, "instructions": "x"},
     "/v1/embeddings": {"model": "upstream:text-embedding-3-small", "input": "hello", "dimensions": 8},
     "/v1/completions": {"model": "gpt-3.5-turbo-instruct", "prompt": "hi", "max_tokens": 5},
+    "/v1/messages/count_tokens": {"model": "gpt-4o-mini", "messages": MESSAGES, "system": "s"},
+    "/v1/images/generations": {
+        "model": "upstream:dall-e-3",
+        "prompt": "a lighthouse",
+        "n": 1,
+        "size": "1024x1024",
+    },
+    "/v1/audio/speech": {
+        "model": "upstream:tts-1",
+        "voice": "alloy",
+        "input": "hello",
+        "response_format": "mp3",
+    },
+    "/v1/ai/tokens/count": {"model": "gpt-4o-mini", "messages": MESSAGES},
+    "/v1/ai/cost/estimate": {"model": "gpt-4o-mini", "messages": MESSAGES, "expected_output_tokens": 10},
+    "/v1/ai/cost/compare": {"models": ["gpt-4o-mini"], "text": "hi", "expected_output_tokens": 10},
 }
 STREAMED = {"/v1/chat/completions", "/v1/messages", "/v1/responses", "/v1/completions"}
 

@@ -389,6 +389,14 @@ def test_json_with_curls_default_content_type_is_accepted(gateway: GatewayProces
         gateway.url + "/v1/chat/completions", files={"f": b"x"}, headers={"Authorization": f"Bearer {key}"}
     )
     assert upload.status_code == 415 and upload.json()["error"]["code"] == "unsupported_media_type"
+    for route in ("/v1/audio/transcriptions", "/v1/images/upscale"):  # a part with a broken header
+        broken = httpx.post(
+            gateway.url + route,
+            content=b"--x\r\nbroken\r\n\r\nbody\r\n--x--\r\n",
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "multipart/form-data; boundary=x"},
+        )
+        assert broken.status_code == 400, broken.text
+        assert "multipart body could not be parsed" in broken.json()["error"]["message"]
 
 
 def test_audio_over_an_openai_compatible_upstream(gateway: GatewayProcess, client: openai.OpenAI) -> None:

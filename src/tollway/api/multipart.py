@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from tollway.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from tollway.types import JSON, UploadedFile
@@ -40,8 +41,14 @@ async def read_form(request: web.Request, *, file_fields: Collection[str], file_
         )
     try:
         reader = await request.multipart()
-    except (AssertionError, ValueError) as exc:  # aiohttp asserts on a missing boundary
-        raise InvalidRequest(f"The multipart body could not be parsed: {exc}.") from exc
+        return await _read_parts(reader, file_fields, file_limit)
+    # aiohttp asserts on a missing boundary, and raises its HTTP parser's errors on a part's bad headers
+    except (AssertionError, ValueError, HttpProcessingError) as exc:
+        detail = exc.message if isinstance(exc, HttpProcessingError) else str(exc)
+        raise InvalidRequest(f"The multipart body could not be parsed: {detail.strip()}.") from exc
+
+
+async def _read_parts(reader: MultipartReader, file_fields: Collection[str], file_limit: int) -> Form:
     form = Form()
     for _ in range(MAX_PARTS):
         part = await reader.next()

@@ -44,7 +44,7 @@ def format_units(units: int) -> str:
 # of units (about $922 million), and a grant is checked against this bound before it is added, so the
 # bound minus any single grant still fits in 64 bits.
 MAX_CREDIT = Decimal(100_000_000)
-MAX_CREDIT_UNITS = 10**18
+MAX_CREDIT_UNITS = int(MAX_CREDIT) * _PER_DOLLAR  # 10**18
 
 
 def credit_amount_problem(amount: Decimal) -> str | None:

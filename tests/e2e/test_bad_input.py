@@ -1,11 +1,13 @@
-"""Nothing a client sends crashes the server: every field of a valid request, top level and nested, set
-in turn to each value of the wrong kind, answers a 4xx (or a 200 where the value is acceptable), never a
-5xx, on every JSON surface, streamed and not. (It found a 500: a message role that was a list.)"""
+"""Nothing a client sends crashes the server: every field and array item of a valid request, at any depth,
+set in turn to each value of the wrong kind, answers a 4xx (or a 200 where the value is acceptable), never
+a 5xx, on every JSON surface, streamed and not. (It found 500s: roles and part types that were lists, tool
+calls and tool results of the wrong shape.)"""
 
 from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -27,11 +29,62 @@ WRONG: list[Any] = [
     [1, "a", None],
     {"a": {"b": []}},
 ]
-MESSAGES = [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+# Conversations with every kind of part the surfaces translate: images, tool calls and their results.
+OPENAI_MESSAGES = [
+    {"role": "system", "content": "s"},
+    {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "hi"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64," + PNG, "detail": "low"}},
+        ],
+    },
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+    },
+    {"role": "tool", "tool_call_id": "call_1", "content": "ok"},
+]
+ANTHROPIC_MESSAGES = [
+    {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "hi"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+        ],
+    },
+    {
+        "role": "assistant",
+        "content": [
+            {"type": "text", "text": "calling"},
+            {"type": "tool_use", "id": "t1", "name": "f", "input": {}},
+        ],
+    },
+    {
+        "role": "user",
+        "content": [
+            {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "ok"}]}
+        ],
+    },
+]
+RESPONSES_INPUT = [
+    {
+        "role": "user",
+        "content": [
+            {"type": "input_text", "text": "hi"},
+            {"type": "input_image", "image_url": "data:image/png;base64," + PNG},
+        ],
+    },
+    {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+    {"type": "function_call_output", "call_id": "c1", "output": "ok"},
+]
+ANTHROPIC_TOOLS = [{"name": "f", "input_schema": {"type": "object"}}]
 VALID: dict[str, dict[str, Any]] = {
     "/v1/chat/completions": {
         "model": "gpt-4o-mini",
-        "messages": MESSAGES,
+        "messages": OPENAI_MESSAGES,
         "max_tokens": 5,
         "temperature": 0.5,
         "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
@@ -44,17 +97,27 @@ VALID: dict[str, dict[str, Any]] = {
     "/v1/messages": {
         "model": "gpt-4o-mini",
         "max_tokens": 5,
-        "messages": MESSAGES,
+        "messages": ANTHROPIC_MESSAGES,
         "system": "s",
         "stop_sequences": ["x"],
-        "tools": [{"name": "f", "input_schema": {"type": "object"}}],
+        "tools": ANTHROPIC_TOOLS,
         "tool_choice": {"type": "auto"},
         "metadata": {"user_id": "u"},
     },
-    "/v1/responses": {"model": "gpt-4o-mini", "input": "hi", "max_output_tokens": 20, "instructions": "x"},
+    "/v1/responses": {
+        "model": "gpt-4o-mini",
+        "input": RESPONSES_INPUT,
+        "max_output_tokens": 20,
+        "instructions": "x",
+        "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}],
+    },
     "/v1/embeddings": {"model": "upstream:text-embedding-3-small", "input": "hello", "dimensions": 8},
     "/v1/completions": {"model": "gpt-3.5-turbo-instruct", "prompt": "hi", "max_tokens": 5},
-    "/v1/messages/count_tokens": {"model": "gpt-4o-mini", "messages": MESSAGES, "system": "s"},
+    "/v1/messages/count_tokens": {
+        "model": "gpt-4o-mini",
+        "messages": ANTHROPIC_MESSAGES,
+        "tools": ANTHROPIC_TOOLS,
+    },
     "/v1/images/generations": {
         "model": "upstream:dall-e-3",
         "prompt": "a lighthouse",
@@ -67,26 +130,25 @@ VALID: dict[str, dict[str, Any]] = {
         "input": "hello",
         "response_format": "mp3",
     },
-    "/v1/ai/tokens/count": {"model": "gpt-4o-mini", "messages": MESSAGES},
-    "/v1/ai/cost/estimate": {"model": "gpt-4o-mini", "messages": MESSAGES, "expected_output_tokens": 10},
+    "/v1/ai/tokens/count": {"model": "gpt-4o-mini", "messages": OPENAI_MESSAGES},
+    "/v1/ai/cost/estimate": {
+        "model": "gpt-4o-mini",
+        "messages": OPENAI_MESSAGES,
+        "expected_output_tokens": 10,
+    },
     "/v1/ai/cost/compare": {"models": ["gpt-4o-mini"], "text": "hi", "expected_output_tokens": 10},
 }
 STREAMED = {"/v1/chat/completions", "/v1/messages", "/v1/responses", "/v1/completions"}
 
 
-def _paths(body: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """Where to put a wrong value: every top-level field, and the fields of the first message, its first
-    content part, the first tool and an object tool choice."""
-    paths: list[tuple[Any, ...]] = [(name,) for name in body]
-    nested = {"messages": body.get("messages"), "tools": body.get("tools")}
-    for name, items in nested.items():
-        if isinstance(items, list):
-            paths += [(name, 0, field) for field in items[0]]
-    if "messages" in body:
-        paths += [("messages", 0, "content", 0, field) for field in ("type", "text")]
-    if isinstance(body.get("tool_choice"), dict):
-        paths += [("tool_choice", field) for field in body["tool_choice"]]
-    return paths
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every place in the request a wrong value can go: each field and each array item, at any depth."""
+    children = (
+        value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    )
+    for step, child in children:
+        yield (*path, step)
+        yield from _paths(child, (*path, step))
 
 
 def _with(body: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:

@@ -89,9 +89,11 @@ def _message_text(message: dict[str, Any]) -> str:
         parts.append(content)
     elif isinstance(content, list):
         parts += [str(part.get("text") or "") for part in content if isinstance(part, dict)]
-    for call in message.get("tool_calls") or ():
-        function = call.get("function") or {} if isinstance(call, dict) else {}
-        parts += [str(function.get("name") or ""), str(function.get("arguments") or "")]
+    calls = message.get("tool_calls")
+    for call in calls if isinstance(calls, list) else ():  # counted as sent: the upstream judges shapes
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict):
+            parts += [str(function.get("name") or ""), str(function.get("arguments") or "")]
     return " ".join(part for part in parts if part)
 
 

@@ -33,6 +33,7 @@ COUNT_TOKENS_FIELDS = frozenset(
 
 ROLES = ("user", "assistant")
 USER_BLOCKS = frozenset({"text", "image", "document", "tool_result", "search_result", "container_upload"})
+TOOL_RESULT_BLOCKS = frozenset({"text", "image", "document", "search_result"})  # what a tool_result may hold
 ASSISTANT_BLOCKS = frozenset(
     {"text", "tool_use", "thinking", "redacted_thinking", "server_tool_use", "web_search_tool_result",
      "web_fetch_tool_result", "code_execution_tool_result", "mcp_tool_use", "mcp_tool_result"}
@@ -197,12 +198,25 @@ def _check_block(loc: str, block: Any, allowed: frozenset[str], role: str) -> No
         if not isinstance(block.get("input"), dict):
             raise fail(f"{loc}.input", "Input should be a valid dictionary")
     elif kind == "tool_result":
-        if not isinstance(block.get("tool_use_id"), str):
-            raise fail(f"{loc}.tool_use_id", "Field required")
+        _check_tool_result(loc, block, role)
     elif kind in ("image", "document"):
         source = block.get("source")
         if not isinstance(source, dict) or not isinstance(source.get("type"), str):
             raise fail(f"{loc}.source", "Field required")
+
+
+def _check_tool_result(loc: str, block: JSON, role: str) -> None:
+    if not isinstance(block.get("tool_use_id"), str):
+        raise fail(f"{loc}.tool_use_id", "Field required")
+    if "is_error" in block and not isinstance(block["is_error"], bool):
+        raise fail(f"{loc}.is_error", "Input should be a valid boolean")
+    content = block.get("content")
+    if content is None or isinstance(content, str):
+        return
+    if not isinstance(content, list):
+        raise fail(f"{loc}.content", "Input should be a valid string or a list of content blocks")
+    for i, item in enumerate(content):
+        _check_block(f"{loc}.content.{i}", item, TOOL_RESULT_BLOCKS, role)
 
 
 def _tool_use_ids(message: JSON) -> list[str]:

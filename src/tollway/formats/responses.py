@@ -146,7 +146,7 @@ def _input_messages(value: Any) -> list[JSON]:
         if not isinstance(item, dict):
             raise InvalidRequest(f"Invalid type for '{path}': expected an object.", param=path)
         kind = item.get("type", "message")
-        convert = ITEM_CONVERTERS.get(kind)
+        convert = ITEM_CONVERTERS.get(kind) if isinstance(kind, str) else None  # a list is not hashable
         if convert is None:
             raise InvalidRequest(
                 f"Input items of type '{kind}' are not supported by this gateway; send message, "
@@ -158,7 +158,8 @@ def _input_messages(value: Any) -> list[JSON]:
 
 
 def _message_item(item: JSON, path: str, messages: list[JSON]) -> None:
-    role = MESSAGE_ROLES.get(item.get("role"))  # type: ignore[arg-type]
+    sent = item.get("role")
+    role = MESSAGE_ROLES.get(sent) if isinstance(sent, str) else None  # a list or object is not hashable
     if role is None:
         raise InvalidRequest(
             f"Invalid value for '{path}.role': expected one of user, assistant, system or developer.",
@@ -238,7 +239,7 @@ def _content_part(part: Any, path: str) -> JSON:
     if not isinstance(part, dict):
         raise InvalidRequest(f"Invalid type for '{path}': expected an object.", param=path)
     kind = part.get("type")
-    convert = PART_CONVERTERS.get(kind)  # type: ignore[arg-type]
+    convert = PART_CONVERTERS.get(kind) if isinstance(kind, str) else None
     if convert is None:
         raise InvalidRequest(
             f"Content parts of type '{kind}' are not supported by this gateway; send input_text, input_image "

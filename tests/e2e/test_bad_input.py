@@ -13,7 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway_process import GatewayProcess
+from tests.e2e.test_anthropic_surface import ANTHROPIC_UPSTREAM_KEY, config
+from tests.gateway_process import GatewayProcess, running_gateway
+from tollway.simulators.anthropic_sim import serve_anthropic_sim
+from tollway.simulators.runner import SimulatorThread
 
 WRONG: list[Any] = [
     None,
@@ -139,6 +142,7 @@ VALID: dict[str, dict[str, Any]] = {
     "/v1/ai/cost/compare": {"models": ["gpt-4o-mini"], "text": "hi", "expected_output_tokens": 10},
 }
 STREAMED = {"/v1/chat/completions", "/v1/messages", "/v1/responses", "/v1/completions"}
+CONVERSATIONS = {"/v1/chat/completions", "/v1/messages", "/v1/responses", "/v1/messages/count_tokens"}
 
 
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -160,11 +164,35 @@ def _with(body: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, 
     return changed
 
 
+@pytest.fixture(scope="module")
+def claude_gateway(
+    openai_sim: SimulatorThread, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    """A gateway whose claude-sonnet-4-6 is served by the Anthropic simulator: chat requests to it are
+    rebuilt part by part (`formats.anthropic.chat_to_messages`), not passed through."""
+    env = {"ANTHROPIC_UPSTREAM_KEY": ANTHROPIC_UPSTREAM_KEY}
+    with (
+        SimulatorThread(serve_anthropic_sim, api_key=ANTHROPIC_UPSTREAM_KEY) as anthropic_sim,
+        running_gateway(
+            tmp_path_factory.mktemp("bad-input"), config(openai_sim.url, anthropic_sim.url), env
+        ) as process,
+    ):
+        yield process
+
+
 @pytest.mark.parametrize("route", sorted(VALID))
 def test_no_field_of_the_wrong_kind_is_a_5xx(gateway: GatewayProcess, route: str) -> None:
+    _sweep(gateway, route, VALID[route])
+
+
+@pytest.mark.parametrize("route", sorted(CONVERSATIONS))
+def test_nor_when_an_anthropic_model_serves_the_call(claude_gateway: GatewayProcess, route: str) -> None:
+    _sweep(claude_gateway, route, {**VALID[route], "model": "claude-sonnet-4-6"})
+
+
+def _sweep(gateway: GatewayProcess, route: str, body: dict[str, Any]) -> None:
     key = gateway.create_key("bad-input")
     headers = {"Authorization": f"Bearer {key}", "x-api-key": key, "anthropic-version": "2023-06-01"}
-    body = VALID[route]
     failures = []
     logged = gateway.logs().count("Traceback")  # a stream can fail after its 200: its log says so
     with httpx.Client(base_url=gateway.url, headers=headers, timeout=30) as client:

@@ -33,6 +33,7 @@ from tollway.formats.anthropic_response import (
     usage_from_anthropic,
 )
 from tollway.formats.anthropic_validate import validate_messages_request
+from tollway.formats.chat_validate import check_chat_shapes
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -226,6 +227,7 @@ def _openai_response_format(output_config: Any) -> JSON:
 
 def chat_to_messages(body: JSON, *, default_max_tokens: int = DEFAULT_MAX_TOKENS) -> JSON:
     """An OpenAI chat request -> an Anthropic Messages request. Raises `InvalidRequest` where impossible."""
+    check_chat_shapes(body)
     _refuse_unsupported(body)
     system: list[str] = []
     turns: list[JSON] = []

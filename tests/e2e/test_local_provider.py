@@ -335,6 +335,25 @@ def test_chat_refuses_images_and_tools(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError, match="tools"):
         client.chat.completions.create(model=CHAT, messages=FRANCE, tools=[tool])
 
+    for part in (
+        {"type": "text", "text": ["hi"]},
+        {"type": ["text"], "text": "hi"},
+        {"type": "text", "text": None},
+    ):
+        # wrong kinds inside a text part: a 400 naming it, never the engine's crash
+        answer = _post_chat(client, [{"role": "user", "content": [part]}])
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"]["param"].startswith("messages[0].content")
+
+
+def _post_chat(client: openai.OpenAI, messages: list[dict[str, object]]) -> httpx.Response:
+    return httpx.post(
+        f"{client.base_url}chat/completions",
+        json={"model": CHAT, "messages": messages, "max_tokens": 2},
+        headers={"Authorization": f"Bearer {client.api_key}"},
+        timeout=60,
+    )
+
 
 # -- images --------------------------------------------------------------------------------------
 def test_upscale_keeps_the_format_and_scales_the_size(http: httpx.Client) -> None:

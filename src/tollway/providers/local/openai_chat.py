@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from tollway.errors import InvalidRequest
 from tollway.providers.local.chat import MODEL_ID, Generation
 from tollway.providers.local.errors import LocalModelUnsupported
 from tollway.providers.sse import data_event
@@ -83,10 +84,15 @@ def _refuse(body: JSON, refusals: tuple[tuple[str, Any, str], ...]) -> None:
 def _check_text_only(content: Any, param: str) -> None:
     if not isinstance(content, list):
         return
-    for part in content:
+    for index, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
-        if kind not in _TEXT_PART_TYPES:
+        if not isinstance(kind, str) or kind not in _TEXT_PART_TYPES:
             raise _unsupported(f"only text content is supported; got a '{kind}' part (no images).", param)
+        if not isinstance(part.get("text"), str):
+            raise InvalidRequest(
+                f"Invalid type for '{param}[{index}].text': expected a string.",
+                param=f"{param}[{index}].text",
+            )
 
 
 def _unsupported(reason: str, param: str) -> LocalModelUnsupported:

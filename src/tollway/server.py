@@ -23,6 +23,7 @@ from aiohttp import web
 
 from tollway.api.http import SERVICES
 from tollway.app import create_app
+from tollway.logs import configure as configure_logging
 from tollway.settings import ConfigError, Settings
 
 log = logging.getLogger("tollway.server")
@@ -54,6 +55,7 @@ def _serve(settings: Settings) -> None:
 
 
 def _run_worker(settings: Settings, *, reuse_port: bool) -> None:
+    configure_logging(settings.log_level)  # a spawned worker starts with none
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         runner.run(_serve_forever(settings, reuse_port))
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import itertools
+import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -205,3 +207,32 @@ def _sweep(gateway: GatewayProcess, route: str, body: dict[str, Any]) -> None:
                     failures.append((path, repr(value)[:20], stream, answer.status_code, answer.text[:200]))
     assert not failures, failures
     assert gateway.logs().count("Traceback") == logged
+
+
+def test_unparsable_http_is_a_400_and_one_log_line_without_its_bytes(gateway: GatewayProcess) -> None:
+    secret = "tw-" + "s3cr3t" * 2000  # an over-long Authorization header: aiohttp would log its start
+    port = int(gateway.url.rsplit(":", 1)[1])
+    before = gateway.logs()
+    for raw in (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {secret}\r\n\r\n".encode(),
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",  # TLS spoken to the plain port
+    ):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            conn.sendall(raw)
+            answer = conn.recv(64)
+        assert answer.startswith(b"HTTP/1.") and b" 400 " in answer, answer
+    # Logged: the header line too long and the bad length (aiohttp does not log TLS bytes at all).
+    logged = _log_since(gateway, before, "malformed HTTP request refused with 400", 2)
+    assert logged.count("malformed HTTP request refused with 400") == 2, logged
+    assert "Traceback" not in logged and "s3cr3t" not in logged
+
+
+def _log_since(gateway: GatewayProcess, before: str, line: str, count: int) -> str:
+    """What the gateway logged after `before`, once `line` is in it `count` times (or after 5 s)."""
+    deadline = time.monotonic() + 5  # the gateway process writes its log as it goes
+    logged = gateway.logs()[len(before) :]
+    while logged.count(line) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+        logged = gateway.logs()[len(before) :]
+    return logged

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -29,9 +28,9 @@ def serve(
         if value is not None
     }
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    from tollway.logs import configure as configure_logging  # imports aiohttp, which serving needs anyway
+
+    configure_logging(settings.log_level)
     from tollway.server import serve as run_server
 
     try:

@@ -1,0 +1,41 @@
+"""The gateway's log set-up: one line format, and malformed HTTP kept to one line of its own.
+
+aiohttp answers a request it cannot parse (an over-long header, a bad Content-Length, TLS spoken to the
+plain port) with a 400, then logs it at ERROR with a traceback and the first bytes of the offending line:
+anyone who can reach the port could fill the log with tracebacks, and an over-long `Authorization` header
+would put the start of a key in it. Such a record becomes one WARNING line naming the error's kind.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp.http_exceptions import HttpProcessingError
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+class MalformedRequestFilter(logging.Filter):
+    """Rewrites aiohttp's record of an unparsable request; passes every other record as it is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg, record.args = (
+                "malformed HTTP request refused with %s: %s",
+                (
+                    error.code,
+                    type(error).__name__,
+                ),
+            )
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def configure(level: str) -> None:
+    """Idempotent: the CLI calls it, and so does each worker process (spawned: it inherits nothing)."""
+    logging.basicConfig(level=level.upper(), format=FORMAT)
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequestFilter) for f in server.filters):
+        server.addFilter(MalformedRequestFilter())

@@ -101,3 +101,22 @@ def test_redis_outage_is_a_clear_503_and_recovers(outage: tuple[GatewayProcess, 
     while _chat(gateway, key).status_code != 200:
         assert time.monotonic() < deadline, "the gateway did not recover after Redis came back"
         time.sleep(0.2)
+    # The restarted Redis kept nothing (no persistence): not the ledger stream, nor its reading group.
+    # Calls served now must still reach the ledger in PostgreSQL.
+    recovered = len(gateway.logs())
+    served = [_chat(gateway, key) for _ in range(3)]
+    ids = {answer.headers["x-tollway-request-id"] for answer in served if answer.status_code == 200}
+    assert len(ids) == 3
+    deadline = time.monotonic() + 15
+    while not ids <= (written := _ledger_ids(gateway)):
+        assert time.monotonic() < deadline, (
+            f"calls after the restart never reached the ledger: {ids - written}"
+        )
+        time.sleep(0.2)
+    since = gateway.logs()[recovered:]
+    assert "Traceback" not in since and "NOGROUP" not in since, since
+
+
+def _ledger_ids(gateway: GatewayProcess) -> set[str]:
+    rows = gateway.admin("GET", "/admin/usage?project=outage&limit=1000", expect=200)["data"]
+    return {row["request_id"] for row in rows}

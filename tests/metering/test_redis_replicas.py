@@ -261,3 +261,22 @@ async def test_settle_moves_only_the_live_counters_left(h: Harness) -> None:
     await h.meter.flush_settlements()
     assert await h.redis.exists(kspend) == 0
     assert int(await h.redis.get(bal)) == live + 10_000_000_000 - 2_500_000_000  # hold back, cost taken
+
+
+async def test_a_redis_that_lost_everything_still_gets_the_ledger_written(h: Harness) -> None:
+    """Redis restarted without persistence (or flushed): the ledger stream and the group that reads it are
+    gone; a call settled afterwards goes to a new stream, and must still reach the database."""
+    assert h.redis is not None
+    await h.meter.grant("p1", Decimal("3"), None)
+    before = await h.meter.admit(admission(max_cost="1", enforced=True))
+    await h.meter.settle(before, call_record(before, cost="0.4"))
+    await h.meter.flush()
+    lost = [key async for key in h.redis.scan_iter(match=f"{h.prefix}*")]
+    await h.redis.delete(*lost)  # everything this meter kept in Redis, the stream and its group included
+    after = await h.meter.admit(admission(max_cost="1", enforced=True))  # live state reseeded from SQL
+    await h.meter.settle(after, call_record(after, cost="0.25"))
+    await h.meter.flush()
+    async with h.factory() as session:
+        written = set((await session.scalars(select(UsageRow.request_id))).all())
+    assert {before.admission.request_id, after.admission.request_id} <= written
+    assert await h.meter.balance("p1") == Decimal("2.35")

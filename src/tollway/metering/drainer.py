@@ -63,8 +63,7 @@ class LedgerDrainer:
         self._stopped = False
 
     async def start(self, *, background: bool = True) -> None:
-        with contextlib.suppress(ResponseError):  # BUSYGROUP: another replica made it first
-            await self._redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        await self._create_group()
         if background:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="tollway-ledger-drainer")
 
@@ -131,7 +130,25 @@ class LedgerDrainer:
                 log.warning("ledger_drain_failed", exc_info=exc)
                 await asyncio.sleep(0.5)
 
+    async def _create_group(self) -> None:
+        with contextlib.suppress(ResponseError):  # BUSYGROUP: another replica made it first
+            await self._redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+
     async def _read_and_write(self, *, block_ms: int | None, start: str = ">") -> int:
+        try:
+            reply = await self._read(block_ms, start)
+        except ResponseError as exc:
+            if not str(exc).startswith("NOGROUP"):
+                raise
+            # Redis lost the stream and its group (restarted without persistence, or flushed). The calls
+            # settled since went to a new stream that no group reads: make the group at its start and
+            # read again, or their ledger rows would never reach the database.
+            log.warning("ledger_group_recreated: %s", self.stream)
+            await self._create_group()
+            reply = await self._read(block_ms, start)
+        return await self._write(_entries(reply))
+
+    async def _read(self, block_ms: int | None, start: str) -> Any:
         if self._fast is None:
             reply = await self._redis.xreadgroup(
                 self.group, self.consumer, {self.stream: start}, count=self._batch, block=block_ms
@@ -142,7 +159,7 @@ class LedgerDrainer:
                 "XREADGROUP", "GROUP", self.group, self.consumer, "COUNT", self._batch, *block,
                 "STREAMS", self.stream, start,
             )  # fmt: skip
-        return await self._write(_entries(reply))
+        return reply
 
     async def _write(self, entries: list[Entry]) -> int:
         if not entries:

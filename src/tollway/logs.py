@@ -39,3 +39,14 @@ def configure(level: str) -> None:
     server = logging.getLogger("aiohttp.server")
     if not any(isinstance(f, MalformedRequestFilter) for f in server.filters):
         server.addFilter(MalformedRequestFilter())
+
+
+def warn_failure(
+    logger: logging.Logger, event: str, error: BaseException, outage: tuple[type[BaseException], ...]
+) -> None:
+    """A background retry's failure: one line when `error` is one of `outage` (a store away, retried every
+    few hundred ms: a traceback each time would bury the log), the traceback otherwise (a bug)."""
+    if isinstance(error, outage):
+        logger.warning("%s: %s: %s", event, type(error).__name__, error)
+    else:
+        logger.warning(event, exc_info=error)

@@ -114,7 +114,9 @@ def test_redis_outage_is_a_clear_503_and_recovers(outage: tuple[GatewayProcess, 
         )
         time.sleep(0.2)
     since = gateway.logs()[recovered:]
-    assert "Traceback" not in since and "NOGROUP" not in since, since
+    assert "NOGROUP" not in since, since
+    # The outage itself is logged a line per failed retry, not a traceback each time.
+    assert "Traceback" not in gateway.logs(), gateway.logs()
 
 
 def _ledger_ids(gateway: GatewayProcess) -> set[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -21,10 +22,12 @@ from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tollway.background import stop_task
 from tollway.errors import InvalidRequest, NotFound
+from tollway.logs import warn_failure
 from tollway.metering import bulk
 from tollway.metering.row_json import row_from_json, row_with
 from tollway.metering.sqlite_writer import SqliteLedgerConnection
@@ -33,6 +36,8 @@ from tollway.store.models import CreditEntry, Project, UsageRow
 from tollway.types import CallRecord
 
 log = logging.getLogger("tollway.metering.ledger")
+# The database away or busy (down, locked past the busy timeout): the rows stay queued for the next tick.
+_DATABASE_AWAY = (OperationalError, sqlite3.OperationalError, OSError)
 
 Row = dict[str, Any]
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -290,6 +295,6 @@ class BatchWriter:
             try:
                 await self.flush()
             except Exception as exc:  # the database is down: keep the rows and try again
-                log.warning("ledger_write_failed", exc_info=exc)
+                warn_failure(log, "ledger_write_failed", exc, _DATABASE_AWAY)
                 if self._on_error is not None:
                     self._on_error(exc)

@@ -9,14 +9,24 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import sys
 from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from tollway.api.errors import render_error, surface_for_path
 from tollway.api.http import REQUEST_ID
-from tollway.errors import InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge, TollwayError
+from tollway.errors import (
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    TollwayError,
+)
+from tollway.metering.protocol import StoreUnavailable
 from tollway.pipeline.call import REQUEST_ID_HEADER
 
 log = logging.getLogger("tollway.http")
@@ -45,15 +55,38 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
     except web.HTTPException as exc:
         response = _error_response(request, _from_http_exception(exc), rid)
     except Exception as exc:
-        log.exception("unhandled error", extra={"request_id": rid, "path": request.path})
-        response = _error_response(
-            request, TollwayError(f"Internal error ({type(exc).__name__}); request id {rid}."), rid
-        )
+        response = _error_response(request, _unhandled(request, exc, rid), rid)
     if not response.prepared:
         response.headers[REQUEST_ID_HEADER] = rid
         if client_id and len(client_id) <= _MAX_CLIENT_ID:
             response.headers["x-request-id"] = client_id
     return response
+
+
+def _unhandled(request: web.Request, exc: Exception, rid: str) -> TollwayError:
+    """A 503 when a store the gateway depends on is away (retrying will help; one log line), else a 500
+    with the traceback logged (a bug)."""
+    if _store_away(exc):
+        log.error("store_unavailable: %s: %s: %s", request.path, type(exc).__name__, exc)
+        return ServiceUnavailable(
+            f"The gateway's database or Redis is unavailable ({type(exc).__name__}); retry shortly. "
+            f"Request id {rid}."
+        )
+    log.exception("unhandled error", extra={"request_id": rid, "path": request.path})
+    return TollwayError(f"Internal error ({type(exc).__name__}); request id {rid}.")
+
+
+def _store_away(exc: BaseException) -> bool:
+    """Whether `exc` says the database or Redis cannot be reached. The drivers' own error types are
+    looked up only when loaded: an embedded gateway never imports redis-py or asyncpg."""
+    if isinstance(exc, (ConnectionError, TimeoutError, OperationalError, InterfaceError, StoreUnavailable)):
+        return True
+    outages: list[type[BaseException]] = []
+    if (asyncpg := sys.modules.get("asyncpg")) is not None:
+        outages += [asyncpg.PostgresConnectionError, asyncpg.ConnectionDoesNotExistError]
+    if (redis_errors := sys.modules.get("redis.exceptions")) is not None:
+        outages += [redis_errors.ConnectionError, redis_errors.TimeoutError]
+    return isinstance(exc, tuple(outages))
 
 
 def _error_response(request: web.Request, exc: TollwayError, rid: str) -> web.Response:

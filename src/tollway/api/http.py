@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from tollway.services import Services
 
 SERVICES: web.AppKey[Services] = web.AppKey("services")
-REQUEST_ID = "tollway.request_id"
+REQUEST_ID = web.RequestKey("tollway.request_id", str)
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 

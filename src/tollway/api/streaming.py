@@ -8,6 +8,7 @@ cancels the handler, and `finally` closes the upstream and settles what was used
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
@@ -17,6 +18,7 @@ from tollway.errors import TollwayError
 from tollway.pipeline import Call, MeteredStream
 from tollway.pipeline.call import REQUEST_ID_HEADER
 
+log = logging.getLogger("tollway.http")
 SSE_HEADERS = {
     "Content-Type": "text/event-stream; charset=utf-8",
     "Cache-Control": "no-cache",
@@ -41,6 +43,11 @@ async def write_sse(
                 await response.write(block)
         except TollwayError as exc:
             closing = error_event(exc)
+        except Exception as exc:  # a bug, once the 200 is out: an error event, never a second response
+            log.exception("stream_failed", extra={"request_id": call.request_id})
+            closing = error_event(
+                TollwayError(f"Internal error ({type(exc).__name__}); request id {call.request_id}.")
+            )
         await response.write_eof(closing)  # the closing event and the end of the body in one write
     except ConnectionResetError:
         pass  # the caller went away mid-stream: nothing to tell them; `finally` settles what was used

@@ -77,6 +77,9 @@ UNSUPPORTED_PARAMS = {
     "context_management": "context management is not supported by this gateway; omit 'context_management'.",
 }
 KNOWN_PARAMS = set(RENAMED_PARAMS) | TRANSLATED_PARAMS | GATEWAY_PARAMS | set(UNSUPPORTED_PARAMS)
+# Parameters the gateway reads as a container itself (others go to the upstream, which judges them).
+OBJECT_PARAMS = frozenset({"reasoning", "text", "metadata", "stream_options"})
+ARRAY_PARAMS = frozenset({"include", "tools"})
 
 # Chat knows system, user, assistant; developer is system for every upstream that is not OpenAI itself.
 MESSAGE_ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
@@ -118,6 +121,12 @@ def _check_params(body: JSON) -> None:
             raise InvalidRequest(f"Unknown parameter: '{name}'.", param=name)
         if name in UNSUPPORTED_PARAMS and value not in (None, False, [], {}):
             raise InvalidRequest(f"'{name}' is not supported: {UNSUPPORTED_PARAMS[name]}", param=name)
+        if value is not None and (
+            (name in OBJECT_PARAMS and not isinstance(value, dict))
+            or (name in ARRAY_PARAMS and not isinstance(value, list))
+        ):
+            kind = "an object" if name in OBJECT_PARAMS else "an array"
+            raise InvalidRequest(f"Invalid type for '{name}': expected {kind}.", param=name)
 
 
 def _instructions(instructions: Any) -> list[JSON]:

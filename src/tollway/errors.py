@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any, ClassVar
 
 
@@ -224,3 +225,25 @@ def _kind_for_status(status: int) -> str:
 def error_kind(exc: TollwayError) -> str:
     """The error family a surface maps to its own vocabulary."""
     return exc.family if isinstance(exc, UpstreamStatus) else exc.kind
+
+
+def is_store_outage(error: BaseException) -> bool:
+    """Whether `error` says the database or Redis cannot be reached or used right now (down, restarting,
+    locked), as against a bug: a request gets a 503 for it, a background retry one log line. The drivers'
+    own types are looked up only when loaded: an embedded gateway never imports redis-py or asyncpg."""
+    if isinstance(error, (ConnectionError, TimeoutError)):
+        return True
+    outages: list[type[BaseException]] = []
+    for module, names in _OUTAGE_TYPES:
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            outages += [getattr(loaded, name) for name in names]
+    return isinstance(error, tuple(outages))
+
+
+_OUTAGE_TYPES = (
+    ("sqlite3", ("OperationalError",)),  # "database is locked" past the busy timeout
+    ("sqlalchemy.exc", ("OperationalError", "InterfaceError")),
+    ("asyncpg.exceptions", ("PostgresConnectionError", "ConnectionDoesNotExistError")),
+    ("redis.exceptions", ("ConnectionError", "TimeoutError")),
+)

@@ -12,6 +12,8 @@ import logging
 
 from aiohttp.http_exceptions import HttpProcessingError
 
+from tollway.errors import is_store_outage
+
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
@@ -21,13 +23,8 @@ class MalformedRequestFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
         if isinstance(error, HttpProcessingError):
-            record.msg, record.args = (
-                "malformed HTTP request refused with %s: %s",
-                (
-                    error.code,
-                    type(error).__name__,
-                ),
-            )
+            record.msg = "malformed HTTP request refused with %s: %s"
+            record.args = (error.code, type(error).__name__)
             record.exc_info = record.exc_text = None
             record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
@@ -41,12 +38,10 @@ def configure(level: str) -> None:
         server.addFilter(MalformedRequestFilter())
 
 
-def warn_failure(
-    logger: logging.Logger, event: str, error: BaseException, outage: tuple[type[BaseException], ...]
-) -> None:
-    """A background retry's failure: one line when `error` is one of `outage` (a store away, retried every
-    few hundred ms: a traceback each time would bury the log), the traceback otherwise (a bug)."""
-    if isinstance(error, outage):
+def warn_failure(logger: logging.Logger, event: str, error: BaseException) -> None:
+    """A background retry's failure: one line when a store is away (`errors.is_store_outage`: retried
+    every few hundred ms, a traceback each time would bury the log), the traceback otherwise (a bug)."""
+    if is_store_outage(error):
         logger.warning("%s: %s: %s", event, type(error).__name__, error)
     else:
         logger.warning(event, exc_info=error)

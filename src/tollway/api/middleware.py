@@ -9,12 +9,10 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import sys
 from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from tollway.api.errors import render_error, surface_for_path
 from tollway.api.http import REQUEST_ID
@@ -25,6 +23,7 @@ from tollway.errors import (
     PayloadTooLarge,
     ServiceUnavailable,
     TollwayError,
+    is_store_outage,
 )
 from tollway.metering.protocol import StoreUnavailable
 from tollway.pipeline.call import REQUEST_ID_HEADER
@@ -66,7 +65,7 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
 def _unhandled(request: web.Request, exc: Exception, rid: str) -> TollwayError:
     """A 503 when a store the gateway depends on is away (retrying will help; one log line), else a 500
     with the traceback logged (a bug)."""
-    if _store_away(exc):
+    if isinstance(exc, StoreUnavailable) or is_store_outage(exc):
         log.error("store_unavailable: %s: %s: %s", request.path, type(exc).__name__, exc)
         return ServiceUnavailable(
             f"The gateway's database or Redis is unavailable ({type(exc).__name__}); retry shortly. "
@@ -74,19 +73,6 @@ def _unhandled(request: web.Request, exc: Exception, rid: str) -> TollwayError:
         )
     log.exception("unhandled error", extra={"request_id": rid, "path": request.path})
     return TollwayError(f"Internal error ({type(exc).__name__}); request id {rid}.")
-
-
-def _store_away(exc: BaseException) -> bool:
-    """Whether `exc` says the database or Redis cannot be reached. The drivers' own error types are
-    looked up only when loaded: an embedded gateway never imports redis-py or asyncpg."""
-    if isinstance(exc, (ConnectionError, TimeoutError, OperationalError, InterfaceError, StoreUnavailable)):
-        return True
-    outages: list[type[BaseException]] = []
-    if (asyncpg := sys.modules.get("asyncpg")) is not None:
-        outages += [asyncpg.PostgresConnectionError, asyncpg.ConnectionDoesNotExistError]
-    if (redis_errors := sys.modules.get("redis.exceptions")) is not None:
-        outages += [redis_errors.ConnectionError, redis_errors.TimeoutError]
-    return isinstance(exc, tuple(outages))
 
 
 def _error_response(request: web.Request, exc: TollwayError, rid: str) -> web.Response:

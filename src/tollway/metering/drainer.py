@@ -19,21 +19,17 @@ import logging
 import time
 from typing import Any
 
-from asyncpg.exceptions import ConnectionDoesNotExistError, PostgresConnectionError
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
-from sqlalchemy.exc import OperationalError
 
 from tollway.background import stop_task
 from tollway.logs import warn_failure
 from tollway.metering import ledger
 from tollway.metering.pg_writer import json_row_writer
-from tollway.metering.resp import STORE_OUTAGE, RespClient, pack
+from tollway.metering.resp import RespClient, pack
 from tollway.metering.resp_encode import bulks, bulks_of, header
 
 log = logging.getLogger("tollway.metering.drainer")
-# Redis or PostgreSQL away: the entries stay pending and the next read retries them.
-_OUTAGE = (*STORE_OUTAGE, PostgresConnectionError, ConnectionDoesNotExistError, OperationalError)
 
 Entry = tuple[Any, Any]  # (stream id, fields: a dict (redis-py) or a flat [name, value, ...] list)
 
@@ -132,7 +128,7 @@ class LedgerDrainer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis or the database is away: keep the entries, try again
-                warn_failure(log, "ledger_drain_failed", exc, _OUTAGE)
+                warn_failure(log, "ledger_drain_failed", exc)
                 await asyncio.sleep(0.5)
 
     async def _create_group(self) -> None:

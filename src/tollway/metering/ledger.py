@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -22,7 +21,6 @@ from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tollway.background import stop_task
@@ -36,8 +34,6 @@ from tollway.store.models import CreditEntry, Project, UsageRow
 from tollway.types import CallRecord
 
 log = logging.getLogger("tollway.metering.ledger")
-# The database away or busy (down, locked past the busy timeout): the rows stay queued for the next tick.
-_DATABASE_AWAY = (OperationalError, sqlite3.OperationalError, OSError)
 
 Row = dict[str, Any]
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -295,6 +291,6 @@ class BatchWriter:
             try:
                 await self.flush()
             except Exception as exc:  # the database is down: keep the rows and try again
-                warn_failure(log, "ledger_write_failed", exc, _DATABASE_AWAY)
+                warn_failure(log, "ledger_write_failed", exc)
                 if self._on_error is not None:
                     self._on_error(exc)

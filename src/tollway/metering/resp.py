@@ -32,12 +32,8 @@ import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection, UnixDomainSocketConnection
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Arg = bytes | str | int | float
-
-# The errors of a Redis that is away (down, restarting, unreachable), as against a bug: worth a retry.
-STORE_OUTAGE: tuple[type[BaseException], ...] = (ConnectionError, RedisTimeoutError, OSError, TimeoutError)
 
 
 def pack(command: tuple[Arg, ...]) -> bytes:

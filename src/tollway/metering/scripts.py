@@ -16,7 +16,7 @@ from redis.exceptions import NoScriptError
 
 from tollway.background import stop_task
 from tollway.logs import warn_failure
-from tollway.metering.resp import STORE_OUTAGE, RespClient, pack
+from tollway.metering.resp import RespClient, pack
 from tollway.metering.resp_encode import bulks, header
 
 log = logging.getLogger("tollway.metering.redis")
@@ -137,7 +137,7 @@ class Batcher:
             try:
                 await self._drain(self._linger)
             except Exception as exc:  # Redis away (or worse): keep the queue, try again shortly
-                warn_failure(log, "settle_pipeline_failed", exc, STORE_OUTAGE)
+                warn_failure(log, "settle_pipeline_failed", exc)
                 await asyncio.sleep(self._retry_delay)
                 self._wake.set()
 

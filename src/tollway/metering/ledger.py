@@ -120,28 +120,23 @@ async def _insert_new(session: AsyncSession, rows: list[Row]) -> list[str]:
     return list((await session.execute(statement, rows)).scalars())
 
 
-async def _add_to_total(session: AsyncSession, project_id: str, column: str, amount: Decimal) -> bool:
+async def _add_to_total(
+    session: AsyncSession, project_id: str, column: str, amount: Decimal, *, bounded: bool = False
+) -> bool:
     """Adds `amount` to `projects.<column>` in SQL (exact: money columns are integer units on both
-    databases, and concurrent replicas cannot lose an update); False when the project does not exist."""
+    databases, and concurrent replicas cannot lose an update); False when the project does not exist or,
+    `bounded`, when the total would leave ±MAX_CREDIT. That bound is checked on the old total in the same
+    statement (no overflowing sum is ever computed: SQLite would make it a float, PostgreSQL refuse it),
+    so concurrent grants cannot pass it together."""
     target = getattr(Project, column)
-    statement = update(Project).where(Project.id == project_id).values({column: target + amount})
+    condition = Project.id == project_id
+    if bounded:
+        units = to_units(amount)
+        low, high = to_dollars(-MAX_CREDIT_UNITS - units), to_dollars(MAX_CREDIT_UNITS - units)
+        condition = condition & target.between(low, high)
+    statement = update(Project).where(condition).values({column: target + amount})
     # No ORM session synchronisation: these sessions hold no Project objects, and evaluating the
     # statement against the identity map costs ~40 µs of CPU per UPDATE (~250 µs without it).
-    result = await session.execute(statement.execution_options(synchronize_session=False))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def _add_credited(session: AsyncSession, project_id: str, amount: Decimal) -> bool:
-    """`_add_to_total` of `credited`, only while the total stays within +-MAX_CREDIT. The bound is
-    checked on the old total (no overflowing sum is ever computed: SQLite would turn it into a float,
-    PostgreSQL refuse it), in the same statement, so concurrent grants cannot pass it together."""
-    units = to_units(amount)
-    low, high = to_dollars(-MAX_CREDIT_UNITS - units), to_dollars(MAX_CREDIT_UNITS - units)
-    statement = (
-        update(Project)
-        .where(Project.id == project_id, Project.credited.between(low, high))
-        .values(credited=Project.credited + amount)
-    )
     result = await session.execute(statement.execution_options(synchronize_session=False))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -156,7 +151,7 @@ async def add_credit(
     if problem is not None:
         raise InvalidRequest(problem, param="amount")
     async with session_factory() as session, session.begin():
-        if not await _add_credited(session, project_id, amount):
+        if not await _add_to_total(session, project_id, "credited", amount, bounded=True):
             if await session.get(Project, project_id) is None:
                 raise NotFound(f"project {project_id!r} does not exist")
             raise InvalidRequest(

@@ -10,8 +10,6 @@ from pydantic import Field
 from tollway.api.admin.bodies import Strict
 from tollway.api.admin.common import money, require_admin
 from tollway.api.http import json_response, parse_model, read_json_object, services
-from tollway.errors import InvalidRequest
-from tollway.money import credit_amount_problem
 from tollway.services import Services
 from tollway.store.models import Project
 
@@ -32,9 +30,6 @@ async def add_credits(request: web.Request) -> web.StreamResponse:
     await require_admin(request)
     svc = services(request)
     body = parse_model(CreditBody, (await read_json_object(request))[0])
-    problem = credit_amount_problem(body.amount)
-    if problem is not None:
-        raise InvalidRequest(problem, param="amount")
     project = await svc.control.find_project(request.match_info["project"])
     if svc.meter is not None:
         balance = await svc.meter.grant(project.id, body.amount, body.note)

@@ -13,6 +13,9 @@ from typing import Any
 from tollway.errors import InvalidRequest
 from tollway.types import JSON
 
+# The strings the translation reads from each kind of non-text part, under the part's own key.
+_PART_STRINGS = {"image_url": ("url", "detail"), "file": ("file_data", "filename", "file_id")}
+
 
 def check_chat_shapes(body: JSON) -> None:
     """Raises `InvalidRequest` naming the first field of the wrong kind. The caller has checked that
@@ -45,12 +48,12 @@ def _check_part(path: str, part: Any) -> None:
     kind = part["type"]
     if kind in ("text", "refusal"):
         _optional_str(part, kind, path)
-    elif kind in ("image_url", "file"):
+    elif kind in _PART_STRINGS:
         inner = part.get(kind)
         _expect(isinstance(inner, dict), f"{path}.{kind}", "an object")
-        for name in ("url", "detail", "file_data", "filename", "file_id"):
+        for name in _PART_STRINGS[kind]:
             _optional_str(inner, name, f"{path}.{kind}")
-        if kind == "image_url":
+        if kind == "image_url":  # the one string the translation cannot do without
             _expect(isinstance(inner.get("url"), str), f"{path}.image_url.url", "a string")
 
 

@@ -25,6 +25,35 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+ANTHROPIC_UPSTREAM_KEY = "sk-ant-upstream-test"
+
+
+def two_backend_config(openai_url: str, anthropic_url: str) -> str:
+    """gpt-4o-mini on the OpenAI simulator; claude-sonnet-4-6 on the Anthropic one, passed through."""
+    return f"""
+providers:
+  upstream:
+    type: openai
+    base_url: {openai_url}
+    api_key: ${{UPSTREAM_API_KEY}}
+    forward_headers: ["x-sim-*"]
+  claude:
+    type: anthropic
+    base_url: {anthropic_url}
+    api_key: ${{ANTHROPIC_UPSTREAM_KEY}}
+    forward_headers: ["x-sim-*"]
+models:
+  - id: upstream:gpt-4o-mini
+    aliases: [gpt-4o-mini]
+    capabilities: [chat, tools, vision]
+    pricing: {{input_per_mtok: 0.15, output_per_mtok: 0.60}}
+  - id: claude:claude-sonnet-4-6
+    aliases: [claude-sonnet-4-6]
+    capabilities: [chat, tools, vision]
+    pricing: {{input_per_mtok: 3, output_per_mtok: 15}}
+"""
+
+
 def openai_config(upstream_url: str, *, api_key_env: str = "UPSTREAM_API_KEY", extra: str = "") -> str:
     """The configuration the core issue says must work as written, pointed at a simulator."""
     return f"""

@@ -11,11 +11,10 @@ import anthropic
 import httpx
 import pytest
 
-from tests.gateway_process import GatewayProcess, running_gateway
+from tests.gateway_process import ANTHROPIC_UPSTREAM_KEY, GatewayProcess, running_gateway, two_backend_config
 from tollway.simulators.anthropic_sim import serve_anthropic_sim
 from tollway.simulators.runner import SimulatorThread
 
-ANTHROPIC_UPSTREAM_KEY = "sk-ant-upstream-test"
 OPENAI_BACKED = "gpt-4o-mini"
 ANTHROPIC_BACKED = "claude-sonnet-4-6"
 BOTH = pytest.mark.parametrize("model", [OPENAI_BACKED, ANTHROPIC_BACKED])
@@ -27,31 +26,6 @@ def tool(name: str) -> dict[str, Any]:
 
 
 TOOLS = [tool("get_weather"), tool("get_time")]
-
-
-def config(openai_url: str, anthropic_url: str) -> str:
-    return f"""
-providers:
-  upstream:
-    type: openai
-    base_url: {openai_url}
-    api_key: ${{UPSTREAM_API_KEY}}
-    forward_headers: ["x-sim-*"]
-  claude:
-    type: anthropic
-    base_url: {anthropic_url}
-    api_key: ${{ANTHROPIC_UPSTREAM_KEY}}
-    forward_headers: ["x-sim-*"]
-models:
-  - id: upstream:gpt-4o-mini
-    aliases: [gpt-4o-mini]
-    capabilities: [chat, tools, vision]
-    pricing: {{input_per_mtok: 0.15, output_per_mtok: 0.60}}
-  - id: claude:claude-sonnet-4-6
-    aliases: [claude-sonnet-4-6]
-    capabilities: [chat, tools, vision]
-    pricing: {{input_per_mtok: 3, output_per_mtok: 15}}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +40,7 @@ def two_backend_gateway(
 ) -> Iterator[GatewayProcess]:
     data_dir: Path = tmp_path_factory.mktemp("anthropic-surface")
     env = {"ANTHROPIC_UPSTREAM_KEY": ANTHROPIC_UPSTREAM_KEY}
-    with running_gateway(data_dir, config(openai_sim.url, anthropic_sim.url), env) as process:
+    with running_gateway(data_dir, two_backend_config(openai_sim.url, anthropic_sim.url), env) as process:
         yield process
 
 

@@ -15,8 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_anthropic_surface import ANTHROPIC_UPSTREAM_KEY, config
-from tests.gateway_process import GatewayProcess, running_gateway
+from tests.gateway_process import ANTHROPIC_UPSTREAM_KEY, GatewayProcess, running_gateway, two_backend_config
 from tollway.simulators.anthropic_sim import serve_anthropic_sim
 from tollway.simulators.runner import SimulatorThread
 
@@ -180,7 +179,7 @@ def claude_gateway(
     with (
         SimulatorThread(serve_anthropic_sim, api_key=ANTHROPIC_UPSTREAM_KEY) as anthropic_sim,
         running_gateway(
-            tmp_path_factory.mktemp("bad-input"), config(openai_sim.url, anthropic_sim.url), env
+            tmp_path_factory.mktemp("bad-input"), two_backend_config(openai_sim.url, anthropic_sim.url), env
         ) as process,
     ):
         yield process

@@ -106,8 +106,10 @@ def _assert_too_large_is_a_400(url: str, key: str) -> None:
     openai_client = openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0)
     with pytest.raises(openai.BadRequestError, match="limited to 1,000 tokens per minute"):
         openai_client.chat.completions.create(
-            model="upstream:fixed-price", messages=MESSAGES, max_tokens=5000
-        )  # type: ignore[arg-type]
+            model="upstream:fixed-price",
+            messages=MESSAGES,  # type: ignore[arg-type]
+            max_tokens=5000,
+        )
     anthropic_client = anthropic.Anthropic(base_url=url, api_key=key, max_retries=0)
     with pytest.raises(anthropic.BadRequestError, match="Lower max_tokens"):
         anthropic_client.messages.create(model="upstream:fixed-price", max_tokens=5000, messages=MESSAGES)  # type: ignore[arg-type]

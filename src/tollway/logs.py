@@ -31,7 +31,7 @@ class MalformedRequestFilter(logging.Filter):
 
 
 def configure(level: str) -> None:
-    """Idempotent: the CLI calls it, and so does each worker process (spawned: it inherits nothing)."""
+    """Once per process: `tollway serve`, and each worker it spawns (which inherits nothing)."""
     logging.basicConfig(level=level.upper(), format=FORMAT)
     server = logging.getLogger("aiohttp.server")
     if not any(isinstance(f, MalformedRequestFilter) for f in server.filters):

@@ -55,7 +55,6 @@ def _serve(settings: Settings) -> None:
 
 
 def _run_worker(settings: Settings, *, reuse_port: bool) -> None:
-    configure_logging(settings.log_level)  # a spawned worker starts with none
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         runner.run(_serve_forever(settings, reuse_port))
 
@@ -130,7 +129,7 @@ def _supervise(settings: Settings) -> None:
 def _start_worker(
     context: multiprocessing.context.SpawnContext, settings: Settings
 ) -> multiprocessing.process.BaseProcess:
-    process = context.Process(target=_run_worker, args=(settings,), kwargs={"reuse_port": True}, daemon=False)
+    process = context.Process(target=_spawned_worker, args=(settings,), daemon=False)
     process.start()
     return process
 
@@ -161,3 +160,8 @@ def running_server_pid(settings: Settings) -> int | None:
     except (OSError, ValueError):
         return None
     return pid
+
+
+def _spawned_worker(settings: Settings) -> None:
+    configure_logging(settings.log_level)  # a spawned process inherits no logging set-up
+    _run_worker(settings, reuse_port=True)

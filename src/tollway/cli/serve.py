@@ -29,9 +29,9 @@ def serve(
     }
     settings = Settings(**overrides)  # type: ignore[arg-type]
     from tollway.logs import configure as configure_logging  # imports aiohttp, which serving needs anyway
-
-    configure_logging(settings.log_level)
     from tollway.server import serve as run_server
+
+    configure_logging(settings.log_level)  # before the configuration is read: it may warn
 
     try:
         settings.load_gateway_config()  # fail fast, before binding, on a bad config

@@ -213,11 +213,13 @@ class ChatStream(Protocol):
 
     Iterating yields blocks of OpenAI-framed SSE bytes (`data: {...}\\n\\n`, whole events only, without
     the final `data: [DONE]`). `usage` is set once the stream has reported it. Errors after the first
-    block are raised from the iterator as `UpstreamError`.
+    block are raised from the iterator as `UpstreamError`. `complete` turns True once the last event is
+    in hand, before the blocks made of it are yielded: whatever comes after that is the end of the answer.
     """
 
     usage: Usage | None
     format: str  # "openai" (canonical chunks) or a native format such as "anthropic"
+    complete: bool
 
     def __aiter__(self) -> AsyncIterator[bytes]: ...
 

@@ -1,7 +1,10 @@
 """Writing a metered stream to the caller as SSE, whatever the surface's event format.
 
 The response headers go out before the first event, so they carry the request id, model, backend and
-rate-limit headers but not the cost (known only at the end; it is in the ledger). A failure after the
+rate-limit headers but not the cost (known only at the end; it is in the ledger). What follows the
+provider's last event (often the whole answer's last block: its final chunks, usage and end marker
+arrive in one read) goes out with the closing event and the end of the body in a single write: one
+send instead of two per stream, and the caller sees the end sooner. A failure after the
 first event ends the stream with an error event in the surface's shape; a caller who disconnects
 cancels the handler, and `finally` closes the upstream and settles what was used.
 """
@@ -38,9 +41,13 @@ async def write_sse(
     response = web.StreamResponse(headers={**SSE_HEADERS, **call.headers, **_id_headers(request)})
     try:
         await response.prepare(request)
+        tail = b""  # blocks made once the provider's last event is in: sent with the end of the body
         try:
             async for block in events:
-                await response.write(block)
+                if stream.complete:
+                    tail += block
+                else:
+                    await response.write(block)
         except TollwayError as exc:
             closing = error_event(exc)
         except Exception as exc:  # a bug, once the 200 is out: an error event, never a second response
@@ -48,7 +55,7 @@ async def write_sse(
             closing = error_event(
                 TollwayError(f"Internal error ({type(exc).__name__}); request id {call.request_id}.")
             )
-        await response.write_eof(closing)  # the closing event and the end of the body in one write
+        await response.write_eof(tail + closing)  # the answer's end, the closing event and the body's end
     except ConnectionResetError:
         pass  # the caller went away mid-stream: nothing to tell them; `finally` settles what was used
     finally:

@@ -32,6 +32,11 @@ class MeteredStream:
     def usage(self) -> Usage | None:
         return self._inner.usage
 
+    @property
+    def complete(self) -> bool:
+        """The provider's last event is in: what is still to come is the end of the answer."""
+        return self._inner.complete
+
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._iterate()
 

@@ -208,7 +208,7 @@ class AnthropicNativeStream(_AnthropicEvents):
             self._usage.update({key: usage[key] for key in USAGE_FIELDS if usage.get(key) is not None})
             self.usage = usage_from_anthropic(self._usage)
         if name == "message_stop":
-            self._complete = True
+            self.complete = True
         return raw
 
 
@@ -227,7 +227,7 @@ class AnthropicChatStream(_AnthropicEvents):
         if name in ("message_start", "message_delta", "message_stop"):
             self.usage = self._translator.usage
         if self._translator.finished:
-            self._complete = True
+            self.complete = True
             if not self._include_usage:
                 chunks = [chunk for chunk in chunks if chunk.get("choices")]
         return b"".join(chunk_bytes(chunk) for chunk in chunks)

@@ -25,7 +25,7 @@ class UpstreamStream:
         self.usage: Usage | None = None
         self._response = response
         self._backend = backend
-        self._complete = False
+        self.complete = False
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._blocks()
@@ -42,13 +42,13 @@ class UpstreamStream:
         try:
             async for data in self._response.content.iter_any():
                 block = splitter.feed(data)
-                self._complete = self._complete or splitter.done  # OpenAI's `data: [DONE]`
+                self.complete = self.complete or splitter.done  # OpenAI's `data: [DONE]`
                 out, failure = self._on_block(block) if block else (b"", None)
                 if out:
                     yield out
                 if failure is not None:
                     raise failure
-                if self._complete:
+                if self.complete:
                     return
         except TRANSPORT_ERRORS as exc:
             raise transport_error(self._backend, exc) from exc

@@ -198,6 +198,7 @@ class LocalStream:
         self, pieces: AsyncGenerator[Any, None], first: Any, writer: ChunkWriter, include_usage: bool
     ) -> None:
         self.usage: Usage | None = None
+        self.complete = False
         self._pieces = pieces
         self._first = first
         self._writer = writer
@@ -229,6 +230,7 @@ class LocalStream:
                 yield self._writer.piece(str(item))
                 item = await anext(rest)
         self.usage = Usage(input_tokens=item.prompt_tokens, output_tokens=item.completion_tokens)
+        self.complete = True
         yield self._writer.last(item)
         if self._include_usage:
             yield self._writer.usage(item)

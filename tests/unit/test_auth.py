@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,10 +13,11 @@ from tollway.store.db import create_engine, session_factory, upgrade
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> ControlStore:
+async def store(tmp_path: Path) -> AsyncIterator[ControlStore]:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 't.db'}")
     await upgrade(engine)
-    return ControlStore(session_factory(engine))
+    yield ControlStore(session_factory(engine))
+    await engine.dispose()  # its connections' threads must not outlive the test's event loop
 
 
 async def test_key_is_stored_hashed_and_resolves(store: ControlStore) -> None:

@@ -1,5 +1,5 @@
-"""What metering costs inside the running gateway, in instructions: the full bench's metering check
-without this VM's noise.
+"""What metering costs inside the running gateway, in instructions: the full bench's metering check without
+this VM's noise.
 
     .venv/bin/python -m bench.instructions                  # chat and stream, 1,500 calls each (~8 min)
     .venv/bin/python -m bench.instructions --workloads chat --calls 800
@@ -8,11 +8,11 @@ without this VM's noise.
 The mock upstream is started, then `tollway` and `tollway-nometer`, set up exactly as the full bench sets
 them up (key with RPM and TPM limits, funded project with credit enforced), each under valgrind's
 callgrind. Per workload, after a warm-up, the counters are zeroed (`callgrind_control -z`), a fixed
-number of calls is sent at concurrency 16 and, once the ledger has written them, the counters are
-dumped: instructions per call, all threads of the gateway. Valgrind runs the gateway ~50x slower, so
-the ledger is flushed every 5 s instead of every 0.1 s, to keep the batches the size a busy gateway
-writes (a few hundred rows). Kernel time (syscalls) and cache misses are not counted; the full bench
-(`python -m bench`) sees them.
+number of calls is sent at concurrency 16 and, once the ledger has written them, the counters are dumped:
+instructions per call, all threads of the gateway. Valgrind runs the gateway ~50x slower, so the ledger
+is flushed every 5 s, to keep the batches the few hundred rows a busy gateway wrote at the 0.1 s interval
+of the time (at today's 0.5 s they are ~5x larger, and a row a little cheaper). Kernel time (syscalls)
+and cache misses are not counted; the full bench (`python -m bench`) sees them.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""The metering path's own cost, in process: chat calls through `pipeline.Metering` (admit, then settle)
-on a real embedded meter (a SQLite file; the ledger flushed every 350 calls, the batch a busy gateway
-writes every 0.1 s), against the same calls with metering off (cost and metrics only).
+"""The metering path's own cost, in process: chat calls through `pipeline.Metering` (admit, then settle) on
+a real embedded meter (a SQLite file; the ledger flushed every 350 calls, the batch a busy gateway wrote
+every 0.1 s, the interval until 2026-12-07: at today's 0.5 s, batches are ~5x larger), against the same
+calls with metering off (cost and metrics only).
 
     .venv/bin/python -m bench.metering_path               # µs of CPU per call, on and off, median of rounds
     .venv/bin/python -m bench.metering_path --callgrind   # instructions per call under valgrind

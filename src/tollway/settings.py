@@ -124,7 +124,8 @@ class Settings(BaseSettings):
     # How often the ledger rows of finished calls are written to SQL, each time in one transaction. Longer
     # means fewer, larger transactions. Embedded, a process killed with kill -9 loses at most this long of
     # rows; scale-out, rows wait in the Redis stream (nothing is lost) and reach SQL within ~1.5x this.
-    ledger_flush_seconds: float = Field(default=0.1, gt=0, le=60)
+    # The default is the meters' own, `metering.protocol.LEDGER_FLUSH_SECONDS` (why 0.5 s: see there).
+    ledger_flush_seconds: float = Field(default=0.5, gt=0, le=60)
     auto_migrate: bool = True
     key_cache_ttl: float = 30.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -74,9 +74,10 @@ async def test_ledger_flush_interval_is_read_bounded_and_reaches_both_meters(
     from sqlalchemy.ext.asyncio import async_sessionmaker
 
     from tollway.metering import MemoryMeter, RedisMeter
+    from tollway.metering.protocol import LEDGER_FLUSH_SECONDS
     from tollway.services import _create_meter
 
-    assert Settings().ledger_flush_seconds == 0.1
+    assert Settings().ledger_flush_seconds == LEDGER_FLUSH_SECONDS == 0.5  # the product's and the meters'
     monkeypatch.setenv("TOLLWAY_LEDGER_FLUSH_SECONDS", "2.5")
     settings = Settings()
     meter = _create_meter(settings, None, None)  # type: ignore[arg-type]  # no session is opened here

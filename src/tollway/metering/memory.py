@@ -19,7 +19,7 @@ from decimal import Decimal
 from tollway.errors import InsufficientCredit, InvalidRequest, RateLimited
 from tollway.metering import ledger
 from tollway.metering.headers import rate_headers
-from tollway.metering.protocol import Admission, RateState, Ticket
+from tollway.metering.protocol import LEDGER_FLUSH_SECONDS, Admission, RateState, Ticket
 from tollway.metering.scopes import ScopeMemo, too_large
 from tollway.money import to_dollars, to_units
 from tollway.types import CallRecord, Limits
@@ -144,7 +144,7 @@ class MemoryMeter:
         self,
         session_factory: ledger.SessionFactory,
         *,
-        flush_interval: float = 0.1,
+        flush_interval: float = LEDGER_FLUSH_SECONDS,
         clock: Callable[[], float] | None = None,
     ):
         """`clock`: seconds, for tests; by default the monotonic clock in ns, read without conversion."""

@@ -25,7 +25,7 @@ from tollway.errors import InsufficientCredit, InvalidRequest, RateLimited
 from tollway.metering import ledger, lua
 from tollway.metering.drainer import LedgerDrainer
 from tollway.metering.headers import rate_headers
-from tollway.metering.protocol import Admission, RateState, StoreUnavailable, Ticket
+from tollway.metering.protocol import LEDGER_FLUSH_SECONDS, Admission, RateState, StoreUnavailable, Ticket
 from tollway.metering.resp import RespClient
 from tollway.metering.resp_encode import bulks
 from tollway.metering.row_json import record_to_json
@@ -100,7 +100,7 @@ class RedisMeter:
         session_factory: ledger.SessionFactory,
         *,
         prefix: str = "tollway:",
-        flush_interval: float = 0.1,
+        flush_interval: float = LEDGER_FLUSH_SECONDS,
         consumer_name: str | None = None,
         max_call_seconds: float = 600.0,
         reclaim_idle_ms: int = 30_000,

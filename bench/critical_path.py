@@ -33,16 +33,10 @@ import orjson
 from bench.load import run_wrk
 from bench.runner import workloads
 from bench.simultaneous import Spec, start
-from bench.targets import BenchEnv, Running, free_port, start_mock, start_target
+from bench.targets import BenchEnv, Running, free_port, start_mock
 
 HOOK = Path(__file__).resolve().parent / "critical_path_hook"
 DEFAULT_TARGETS = ("floor", "tollway", "tollway-nometer")
-
-
-def parse_target(text: str) -> Spec:
-    if text.partition(":")[0] == "floor":
-        return Spec("floor", dict(item.split("=", 1) for item in text.partition(":")[2].split(",") if item))
-    return Spec.parse(text)
 
 
 def launch(spec: Spec, env: BenchEnv, index: int) -> Running:
@@ -50,15 +44,7 @@ def launch(spec: Spec, env: BenchEnv, index: int) -> Running:
     extra = dict(spec.env)
     extra["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HOOK), extra.get("PYTHONPATH")]))
     extra["TOLLWAY_BENCH_CRITICAL_PATH"] = str(env.run_dir / f"path-{index}")
-    if spec.name != "floor":
-        return start(Spec(spec.name, extra), env, f"path-{index}")
-    saved = dict(os.environ)
-    os.environ.update(extra)
-    try:
-        return start_target("floor", env)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    return start(Spec(spec.name, extra), env, f"path-{index}")
 
 
 def collect(running: Running, env: BenchEnv, index: int) -> list[tuple[int, int, int]]:
@@ -130,7 +116,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="turns per target (default 5)")
     parser.add_argument("--seconds", type=float, default=2, help="seconds per turn (default 2)")
     args = parser.parse_args()
-    specs = [parse_target(text) for text in args.targets or DEFAULT_TARGETS]
+    specs = [Spec.parse(text) for text in args.targets or DEFAULT_TARGETS]
     run_dir = Path(tempfile.mkdtemp(prefix="tollway-critical-path-"))
     tollway_bin = str(Path(sys.executable).with_name("tollway"))
     pg, redis = "postgresql://postgres@127.0.0.1:5432/postgres", "redis://127.0.0.1:6379"

@@ -53,7 +53,7 @@ class Spec:
     def parse(cls, text: str) -> Spec:
         name, _, extra = text.partition(":")
         if name not in TARGETS or name == "tollway-w2":
-            raise argparse.ArgumentTypeError(f"{name!r}: choose a single-process Tollway target")
+            raise argparse.ArgumentTypeError(f"{name!r}: choose a single-process target")
         pairs = [item.split("=", 1) for item in extra.split(",") if item]
         if any(len(pair) != 2 for pair in pairs):
             raise argparse.ArgumentTypeError(f"{text!r}: write the environment as VAR=value,VAR=value")

@@ -34,8 +34,11 @@ def test_the_upstream_wait_lands_in_the_upstream_part(tmp_path: Path) -> None:
             )
             with urllib.request.urlopen(request, timeout=10) as answer:
                 assert answer.status == 200 and answer.read()
-        time.sleep(0.5)  # the last answer's end is marked after its bytes left: let the proxy get there
         calls = collect(floor, env, 0)
+        deadline = time.monotonic() + 10
+        while len(calls) < 3 and time.monotonic() < deadline:  # a call's end is marked after its
+            time.sleep(0.05)  # bytes left the proxy: the caller can have them first
+            calls += collect(floor, env, 0)
     finally:
         floor.stop()
         mock.terminate()

@@ -103,9 +103,9 @@ def _json_default(value: Any) -> Any:
 def bytes_response(body: bytes, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     # The type as a header, not through `response.content_type`, whose setter re-parses and rebuilds it
     # (~0.8 µs a response, measured).
-    typed = {**headers, hdrs.CONTENT_TYPE: JSON_TYPE} if headers else _JSON_HEADERS
+    typed = {**headers, hdrs.CONTENT_TYPE: _JSON_TYPE} if headers else _JSON_HEADERS
     return web.Response(body=body, status=status, headers=typed)
 
 
-JSON_TYPE = "application/json"
-_JSON_HEADERS = {hdrs.CONTENT_TYPE: JSON_TYPE}  # aiohttp copies the headers it is given: safe to share
+_JSON_TYPE = "application/json"
+_JSON_HEADERS = {hdrs.CONTENT_TYPE: _JSON_TYPE}  # aiohttp copies the headers it is given: safe to share

@@ -15,7 +15,7 @@ import orjson
 from aiohttp import web
 
 from tollway.api.errors import render_error, surface_for_path
-from tollway.api.http import REQUEST_ID
+from tollway.api.http import REQUEST_ID, bytes_response
 from tollway.errors import (
     InvalidRequest,
     MethodNotAllowed,
@@ -77,9 +77,7 @@ def _unhandled(request: web.Request, exc: Exception, rid: str) -> TollwayError:
 
 def _error_response(request: web.Request, exc: TollwayError, rid: str) -> web.Response:
     body = render_error(exc, surface_for_path(request.path), rid)
-    response = web.Response(body=orjson.dumps(body), status=exc.http_status, headers=exc.headers)
-    response.content_type = "application/json"
-    return response
+    return bytes_response(orjson.dumps(body), status=exc.http_status, headers=exc.headers)
 
 
 def _from_http_exception(exc: web.HTTPException) -> TollwayError:
